@@ -1,0 +1,71 @@
+/*
+ * maildir.h - reading Maildir and Maildir++ folders (Dovecot's layout).
+ *
+ * A Maildir root is INBOX; each subdirectory ".A.B" is folder "A.B" with
+ * '.' as the hierarchy delimiter and names in modified UTF-7, exactly as
+ * Dovecot stores them.  Messages are files in new/ and cur/; the info
+ * suffix ":2,FLAGS" gives system flags (D F P R S T) and keyword letters
+ * (a..z), which dovecot-keywords in the folder maps to keyword names.
+ * INTERNALDATE is the file's modification time (as Dovecot uses it).
+ */
+#ifndef MV_MAILDIR_H
+#define MV_MAILDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct mv_maildir_folder {
+	char *name;    /* "INBOX" or the Maildir++ name without the leading '.' */
+	char *path;    /* directory path */
+};
+
+/*
+ * Lists INBOX (root itself) and every Maildir++ subfolder that has cur/ or
+ * new/, sorted by name with INBOX first.  *out is a malloc'd array of *n
+ * entries; free with mv_maildir_folders_free.  MV_E_IO / MV_E_NOTFOUND when
+ * root is not a Maildir.
+ */
+enum mv_err mv_maildir_list(const char *root, struct mv_maildir_folder **out,
+			    size_t *n, struct mv_error *e);
+void mv_maildir_folders_free(struct mv_maildir_folder *f, size_t n);
+
+struct mv_maildir_msg {
+	char *path;          /* full path of the file */
+	char *base;          /* unique name: file name up to the info separator */
+	uint32_t flags;      /* MV_FLAG_* from the info */
+	char **keywords;     /* names resolved through dovecot-keywords */
+	size_t nkeywords;
+	char *unknown_letters; /* keyword letters with no name in dovecot-keywords */
+	int64_t mtime;       /* seconds since the epoch */
+	uint64_t size;       /* file size from stat */
+	int in_new;          /* 1 if the file is in new/ */
+};
+
+/*
+ * Lists the messages of one folder (new/ and cur/, dot files and
+ * directories skipped), sorted by base name.  Unreadable dovecot-keywords
+ * lines are ignored.  Free with mv_maildir_msgs_free.
+ */
+enum mv_err mv_maildir_scan(const struct mv_maildir_folder *f,
+			    struct mv_maildir_msg **out, size_t *n,
+			    struct mv_error *e);
+void mv_maildir_msgs_free(struct mv_maildir_msg *m, size_t n);
+
+/*
+ * Splits a file name into base and info flags.  letters[] (size 27)
+ * receives the keyword letters a..z found, NUL-terminated.  Returns 0, or
+ * -1 if the name is not a plausible Maildir file name (empty, has '/',
+ * starts with '.').  Pure function: the fuzz target drives it.
+ */
+int mv_maildir_parse_name(const char *name, size_t *base_len, uint32_t *flags,
+			  char letters[27]);
+
+/*
+ * Parses a dovecot-keywords file body: lines "N name" with N in 0..25.
+ * names[26] receives malloc'd strings (or NULL).  Ignores malformed lines.
+ */
+void mv_maildir_parse_keywords(const char *text, size_t n, char *names[26]);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * mbox.h - reading mbox files as a stream of messages.
+ *
+ * Variants (format-spec/FORMAT.md appendix A): mboxrd (default: on read,
+ * one '>' is removed from lines matching ^>+From_), mboxo (lines "^>From "
+ * are left as they are, since mboxo cannot tell quoted from real ones) and
+ * mboxcl2 (Content-Length decides where a message ends; nothing is
+ * unquoted).  The From_ line is returned as metadata; every other byte of
+ * the message is returned as it is in the file, except that the single
+ * line end that separates a message from the next From_ line (or ends the
+ * file) is not part of the message.
+ *
+ * Memory is bounded: bytes are delivered in pieces of the caller's size.
+ */
+#ifndef MV_MBOX_H
+#define MV_MBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum mv_mbox_format { MV_MBOXRD = 0, MV_MBOXO = 1, MV_MBOXCL2 = 2 };
+
+/* Returns 0 and sets *fmt for "mboxrd"/"mboxo"/"mboxcl2", else -1. */
+int mv_mbox_format_parse(const char *name, enum mv_mbox_format *fmt);
+
+struct mv_mbox;
+
+/* Opens path for reading.  MV_E_IO if it cannot. */
+enum mv_err mv_mbox_open(struct mv_mbox **out, const char *path,
+			 enum mv_mbox_format fmt, struct mv_error *e);
+/* Same over an already open descriptor (not closed by mv_mbox_free). */
+enum mv_err mv_mbox_open_fd(struct mv_mbox **out, int fd, const char *name,
+			    enum mv_mbox_format fmt, struct mv_error *e);
+void mv_mbox_free(struct mv_mbox *m);
+
+/*
+ * Moves to the next message (skipping what is left of the current one).
+ * On success *has is 1 and *from_line / *from_len describe the From_ line
+ * without the leading "From " and without its line end (valid until the
+ * next call), *offset is its byte offset in the file; *has is 0 at the end.
+ * MV_E_PARSE if the file does not start with a From_ line (leading blank
+ * lines are allowed) or a From_ line is longer than 4096 bytes; the message
+ * says at which offset.
+ */
+enum mv_err mv_mbox_next(struct mv_mbox *m, int *has, const char **from_line,
+			 size_t *from_len, uint64_t *offset, struct mv_error *e);
+
+/*
+ * Reads up to cap bytes of the current message into buf; *got is 0 at the
+ * end of the message.  cap must be at least 8192.
+ */
+enum mv_err mv_mbox_read(struct mv_mbox *m, uint8_t *buf, size_t cap,
+			 size_t *got, struct mv_error *e);
+
+/* Starts the current message's bytes over from the beginning. */
+enum mv_err mv_mbox_rewind(struct mv_mbox *m, struct mv_error *e);
+
+/*
+ * Parses a From_ line's date (asctime form, e.g. "Thu Nov 26 01:02:03 2026",
+ * optionally followed by a zone or year variants) into seconds since the
+ * epoch.  Returns 0 or -1 when there is no date it understands.
+ */
+int mv_mbox_from_date(const char *from_line, size_t n, int64_t *when);
+
+/*
+ * Reads flags and keywords from a header block (the bytes up to the first
+ * empty line): Status (R -> Seen, O -> not recent), X-Status (A -> Answered,
+ * F -> Flagged, T -> Draft, D -> Deleted) and X-Keywords (comma or space
+ * separated).  kw receives up to MV_MAX_KEYWORDS malloc'd strings
+ * (caller frees each and the array).  Never fails on odd headers: what it
+ * cannot read it leaves out.
+ */
+void mv_mail_header_flags(const uint8_t *hdr, size_t n, uint32_t *flags,
+			  char ***kw, size_t *nkw);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * utf7.h - IMAP modified UTF-7 (RFC 3501 5.1.3) for folder names.
+ *
+ * Names are stored exactly as the source gave them; these functions only
+ * translate for display, for matching user patterns, and for writing
+ * targets.
+ */
+#ifndef MV_UTF7_H
+#define MV_UTF7_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* Appends the UTF-8 form of in[0..n) to out.  MV_E_PARSE if malformed. */
+enum mv_err mv_utf7_decode(struct mv_buf *out, const char *in, size_t n);
+/* Appends the modified UTF-7 form of UTF-8 in[0..n).  MV_E_PARSE if the
+ * input is not valid UTF-8. */
+enum mv_err mv_utf7_encode(struct mv_buf *out, const char *in, size_t n);
+
+#endif
