@@ -20,11 +20,17 @@ static void prepend(struct mv_error *e, const char *fmt, va_list ap)
 {
 	char head[sizeof e->msg];
 	char old[sizeof e->msg];
+	int n;
 
 	vsnprintf(head, sizeof head, fmt, ap);
 	if (e->msg[0]) {
 		memcpy(old, e->msg, sizeof old);
-		snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+		/* Truncation keeps the outermost context, which is what a
+		 * reader needs first. */
+		n = snprintf(e->msg, sizeof e->msg, "%s: ", head);
+		if (n >= 0 && (size_t)n < sizeof e->msg)
+			memcpy(e->msg + n, old, strnlen(old, sizeof e->msg - (size_t)n - 1) + 1);
+		e->msg[sizeof e->msg - 1] = '\0';
 	} else {
 		memcpy(e->msg, head, sizeof head);
 	}

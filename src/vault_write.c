@@ -1,0 +1,597 @@
+/* vault_write.c - creating archives and appending versions; see vault.h. */
+#include "vault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "compress.h"
+#include "fileio.h"
+#include "frame.h"
+#include "sha256.h"
+
+static const char commit_magic[8] = { 'M', 'V', 'C', 'O', 'M', 'M', 'I', 'T' };
+static const char index_label[] = "mbox-vault/v1 index";
+#define INDEX_AD_LEN (sizeof index_label - 1 + 16 + 1 + 8)
+
+/* Messages below this size are stored uncompressed: zstd's frame would
+ * outweigh any gain. */
+#define MV_MIN_COMPRESS 64
+/* Index pages close at this many bytes even before 4096 entries. */
+#define PAGE_TARGET (1u << 20)
+
+struct mv_writer {
+	struct mv_vault *v;
+	struct mv_wfile *wf;
+	uint64_t seq;                 /* next record's sequence number */
+	struct mv_frontier fr;
+	uint64_t start_off;
+	uint64_t cut_bytes;
+	uint8_t cut_hash[32];
+	struct mv_buf rec;            /* scratch for one record payload */
+	/* Current blob. */
+	int in_blob;
+	struct mv_zc *zc;
+	struct mv_blake2b *hash;
+	struct mv_chunk_ctx *cc;      /* secure memory: holds the message key */
+	uint8_t *chunk;               /* 2^c plaintext bytes */
+	size_t chunk_len;
+	uint32_t chunk_index;
+	uint64_t raw_expected, raw_seen, stored, padded;
+	int comp, pad;
+	struct mv_blobref cur;
+};
+
+uint64_t mv_writer_bytes(const struct mv_writer *w)
+{
+	return mv_wfile_offset(w->wf) - w->start_off;
+}
+
+/* Appends one record: frame, payload, trailer; feeds the frontier. */
+static enum mv_err put_record(struct mv_writer *w, uint8_t type, uint8_t flags,
+			      const uint8_t *payload, size_t len, uint64_t *offp,
+			      struct mv_error *e)
+{
+	uint8_t hdr[MV_FRAME_HDR];
+	mv_mhash h;
+	enum mv_err rc;
+
+	if (len > mv_frame_max_payload(type, w->v->h.chunk_log))
+		return mv_fail(e, MV_E_LIMIT, "%s record of %zu bytes is over the limit",
+			       mv_rtype_name(type), len);
+	mv_frame_encode(hdr, type, flags, (uint32_t)len, w->seq);
+	mv_record_hash(h, hdr, payload, len);
+	if (offp)
+		*offp = mv_wfile_offset(w->wf);
+	if ((rc = mv_wfile_append(w->wf, hdr, sizeof hdr, e)) ||
+	    (rc = mv_wfile_append(w->wf, payload, len, e)) ||
+	    (rc = mv_wfile_append(w->wf, h, sizeof h, e)))
+		return rc;
+	mv_frontier_add(&w->fr, h);
+	w->seq++;
+	return MV_OK;
+}
+
+enum mv_err mv_vault_create(struct mv_vault **out, const char *path,
+			    const struct mv_create_opts *o, const struct mv_creds *c,
+			    struct mv_error *e)
+{
+	struct mv_vault *v = NULL;
+	struct mv_keyring *kr = NULL;
+	struct mv_header h;
+	uint8_t hdr[MV_FRAME_HDR];
+	mv_mhash hash;
+	int fd = -1;
+	enum mv_err rc;
+	struct stat st;
+
+	mv_header_init(&h);
+	rc = mv_header_create(&h, o, c, &kr, e);
+	if (rc)
+		goto out;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = mv_fail(e, MV_E_IO, "cannot create '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = mv_fail(e, MV_E_IO, "'%s' is in use by another mbox-vault process", path);
+		goto out;
+	}
+	/* Only an empty file or one that never got a commit may be (re)made:
+	 * the caller checked the latter; refuse anything else here. */
+	if (fstat(fd, &st) != 0 || (st.st_size > 0 && !o->replace_uncommitted)) {
+		rc = mv_fail(e, MV_E_EXISTS, "'%s' already exists", path);
+		goto out;
+	}
+	if (fchmod(fd, 0600) != 0 || ftruncate(fd, 0) != 0) {
+		rc = mv_fail(e, MV_E_IO, "cannot prepare '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	mv_frame_encode(hdr, MV_R_HEADER, 0, (uint32_t)h.payload.len, 0);
+	mv_record_hash(hash, hdr, h.payload.data, h.payload.len);
+	{
+		struct mv_wfile *wf = NULL;
+
+		rc = mv_wfile_new(&wf, fd, path, 0, 1u << 16, e);
+		if (rc == MV_OK)
+			rc = mv_wfile_append(wf, mv_file_magic, MV_MAGIC_LEN, e);
+		if (rc == MV_OK)
+			rc = mv_wfile_append(wf, hdr, sizeof hdr, e);
+		if (rc == MV_OK)
+			rc = mv_wfile_append(wf, h.payload.data, h.payload.len, e);
+		if (rc == MV_OK)
+			rc = mv_wfile_append(wf, hash, sizeof hash, e);
+		if (rc == MV_OK)
+			rc = mv_wfile_sync(wf, e);
+		mv_wfile_free(wf);
+		if (rc)
+			goto out;
+	}
+	close(fd);
+	fd = -1;
+	rc = mv_vault_open(&v, path, 1, e);
+	if (rc)
+		goto out;
+	v->kr = kr;
+	kr = NULL;
+	*out = v;
+out:
+	if (fd >= 0)
+		close(fd);
+	mv_keyring_free(kr);
+	mv_header_release(&h);
+	return rc;
+}
+
+void mv_writer_free(struct mv_writer *w)
+{
+	if (!w)
+		return;
+	mv_wfile_free(w->wf);
+	mv_zc_free(w->zc);
+	mv_blake2b_free(w->hash);
+	mv_secure_free(w->cc);
+	if (w->chunk) {
+		mv_wipe(w->chunk, (size_t)1 << w->v->h.chunk_log);
+		free(w->chunk);
+	}
+	mv_buf_release(&w->rec);
+	free(w);
+}
+
+/* Hashes the torn bytes about to be cut, so the next commit records them. */
+static enum mv_err hash_tail(struct mv_vault *v, uint64_t from, uint8_t out[32],
+			     struct mv_error *e)
+{
+	struct mv_sha256 *h = mv_sha256_new();
+	uint8_t buf[65536];
+	enum mv_err rc = MV_OK;
+
+	if (!h)
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	for (uint64_t o = from; o < v->file_size; o += sizeof buf) {
+		size_t n = v->file_size - o < sizeof buf ? (size_t)(v->file_size - o) : sizeof buf;
+
+		if ((rc = mv_pread_full(v->fd, buf, n, o, v->path, e)))
+			break;
+		mv_sha256_update(h, buf, n);
+	}
+	if (rc == MV_OK)
+		mv_sha256_final(h, out);
+	mv_sha256_free(h);
+	return rc;
+}
+
+enum mv_err mv_writer_begin(struct mv_vault *v, struct mv_writer **out,
+			    struct mv_error *e)
+{
+	struct mv_writer *w = NULL;
+	uint64_t at;
+	enum mv_err rc = MV_OK;
+
+	if (!v->writable)
+		return mv_fail(e, MV_E_USAGE, "archive is open read-only");
+	if (!v->kr || !v->kr->can_sign)
+		return mv_fail(e, MV_E_NEED_OWNER,
+			       "appending to '%s' needs the owner's key (a reader key cannot sign)",
+			       v->path);
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	w->v = v;
+	mv_buf_init(&w->rec, 65u << 20);
+	w->zc = mv_zc_new();
+	w->cc = mv_secure_alloc(sizeof *w->cc);
+	w->chunk = malloc((size_t)1 << v->h.chunk_log);
+	if (!w->zc || !w->cc || !w->chunk) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
+	}
+	mv_frontier_init(&w->fr);
+	if (v->has_commit) {
+		w->fr = v->last.frontier;
+		mv_frontier_add(&w->fr, v->last.leaf);
+		at = v->last.end;
+	} else {
+		/* Header only: leaf 0 is the header record. */
+		struct mv_buf pl;
+		struct mv_frame f;
+
+		mv_buf_init(&pl, 65536 + 64);
+		rc = mv_record_read(v->fd, v->path, MV_MAGIC_LEN, 0, 0, &f, &pl, e);
+		mv_buf_release(&pl);
+		if (rc)
+			goto out;
+		mv_frontier_add(&w->fr, f.hash);
+		at = MV_MAGIC_LEN + MV_FRAME_OVERHEAD + f.len;
+	}
+	w->seq = w->fr.size;
+	if (v->file_size > at) {
+		w->cut_bytes = v->file_size - at;
+		if ((rc = hash_tail(v, at, w->cut_hash, e)))
+			goto out;
+		if (ftruncate(v->fd, (off_t)at) != 0 || fsync(v->fd) != 0) {
+			rc = mv_fail(e, MV_E_IO, "cannot cut the torn tail of '%s': %s", v->path,
+				     strerror(errno));
+			goto out;
+		}
+		v->file_size = at;
+		v->torn = 0;
+	}
+	rc = mv_wfile_new(&w->wf, v->fd, v->path, at, 4u << 20, e);
+	if (rc)
+		goto out;
+	w->start_off = at;
+	*out = w;
+	w = NULL;
+out:
+	mv_writer_free(w);
+	return rc;
+}
+
+/* ---- blobs ---- */
+
+static enum mv_err emit_chunk(struct mv_writer *w, int last, struct mv_error *e)
+{
+	uint8_t *payload;
+	size_t len = MV_CHUNK_HEAD + w->chunk_len + MV_TAG_LEN;
+	uint64_t off;
+	enum mv_err rc;
+
+	mv_buf_reset(&w->rec);
+	if (mv_buf_grow(&w->rec, len, &payload))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	if (w->chunk_index == 0) {
+		w->cur.first_seq = w->seq;
+	}
+	mv_chunk_seal(payload, w->cc, w->seq, w->chunk_index, last, w->chunk, w->chunk_len);
+	rc = put_record(w, MV_R_CHUNK, last ? MV_RF_LAST : 0, payload, len, &off, e);
+	if (rc)
+		return rc;
+	if (w->chunk_index == 0)
+		w->cur.first_off = off;
+	w->chunk_index++;
+	w->chunk_len = 0;
+	return MV_OK;
+}
+
+/* Receives stored-stream bytes (compressed or raw) and cuts chunks. */
+static enum mv_err stored_out(void *ctx, const uint8_t *p, size_t n, struct mv_error *e)
+{
+	struct mv_writer *w = ctx;
+	size_t full = (size_t)1 << w->v->h.chunk_log;
+	enum mv_err rc;
+
+	w->stored += n;
+	while (n) {
+		size_t take;
+
+		/* A full chunk is sealed only once more bytes follow, so the
+		 * final chunk is always the one marked LAST. */
+		if (w->chunk_len == full && (rc = emit_chunk(w, 0, e)))
+			return rc;
+		take = full - w->chunk_len < n ? full - w->chunk_len : n;
+		memcpy(w->chunk + w->chunk_len, p, take);
+		w->chunk_len += take;
+		p += take;
+		n -= take;
+	}
+	return MV_OK;
+}
+
+enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
+				 int compress, int pad, struct mv_error *e)
+{
+	struct mv_vault *v = w->v;
+	enum mv_err rc;
+
+	if (raw_size > MV_MAX_MESSAGE)
+		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes is over the 1 TiB limit",
+			       (unsigned long long)raw_size);
+	memset(&w->cur, 0, sizeof w->cur);
+	mv_random(w->cur.id, MV_BLOB_ID_LEN);
+	memcpy(w->cc->archive_id, v->h.archive_id, 16);
+	memcpy(w->cc->blob_id, w->cur.id, 16);
+	w->cc->chunk_log = v->h.chunk_log;
+	mv_message_key(w->cc->mk, v->kr, w->cur.id);
+	mv_key_commitment(w->cc->commitment, w->cc->mk, v->h.archive_id, w->cur.id);
+	mv_blake2b_free(w->hash);
+	w->hash = mv_vault_content_hasher(v);
+	if (!w->hash)
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	w->comp = compress && raw_size >= MV_MIN_COMPRESS ? MV_COMP_ZSTD : MV_COMP_NONE;
+	w->pad = pad;
+	w->raw_expected = raw_size;
+	w->raw_seen = 0;
+	w->stored = 0;
+	w->chunk_len = 0;
+	w->chunk_index = 0;
+	if (w->comp == MV_COMP_ZSTD && (rc = mv_zc_begin(w->zc, raw_size, e)))
+		return rc;
+	w->in_blob = 1;
+	return MV_OK;
+}
+
+enum mv_err mv_writer_blob_feed(struct mv_writer *w, const uint8_t *p, size_t n,
+				struct mv_error *e)
+{
+	if (!w->in_blob)
+		return mv_fail(e, MV_E_USAGE, "no message started");
+	if (n > w->raw_expected - w->raw_seen)
+		return mv_fail(e, MV_E_LENGTH, "message is longer than the %llu bytes announced",
+			       (unsigned long long)w->raw_expected);
+	w->raw_seen += n;
+	mv_blake2b_update(w->hash, p, n);
+	if (w->comp == MV_COMP_ZSTD)
+		return n ? mv_zc_feed(w->zc, p, n, 0, stored_out, w, e) : MV_OK;
+	return stored_out(w, p, n, e);
+}
+
+enum mv_err mv_writer_blob_end(struct mv_writer *w, struct mv_blobref *out,
+			       struct mv_error *e)
+{
+	enum mv_err rc;
+	uint64_t stored;
+	static const uint8_t zeros[4096];
+
+	if (!w->in_blob)
+		return mv_fail(e, MV_E_USAGE, "no message started");
+	w->in_blob = 0;
+	if (w->raw_seen != w->raw_expected)
+		return mv_fail(e, MV_E_LENGTH, "message ended after %llu of %llu bytes",
+			       (unsigned long long)w->raw_seen,
+			       (unsigned long long)w->raw_expected);
+	if (w->comp == MV_COMP_ZSTD && (rc = mv_zc_feed(w->zc, NULL, 0, 1, stored_out, w, e)))
+		return rc;
+	stored = w->stored;
+	w->padded = w->pad ? mv_padme(stored) : stored;
+	while (w->stored < w->padded) {
+		uint64_t left = w->padded - w->stored;
+		size_t n = left < sizeof zeros ? (size_t)left : sizeof zeros;
+
+		if ((rc = stored_out(w, zeros, n, e)))
+			return rc;
+	}
+	if ((rc = emit_chunk(w, 1, e)))
+		return rc;
+	w->cur.nchunks = w->chunk_index;
+	w->cur.raw_size = w->raw_expected;
+	w->cur.stored_size = stored;
+	w->cur.padded_size = w->padded;
+	w->cur.comp = (uint8_t)w->comp;
+	mv_blake2b_final(w->hash, w->cur.content_hash);
+	*out = w->cur;
+	return MV_OK;
+}
+
+/* ---- index and commit ---- */
+
+static enum mv_err put_index_record(struct mv_writer *w, uint8_t type,
+				    const struct mv_buf *body, uint64_t *seq,
+				    uint64_t *off, struct mv_error *e)
+{
+	uint8_t ad[INDEX_AD_LEN];
+	uint8_t *p;
+	size_t o = sizeof index_label - 1;
+
+	mv_buf_reset(&w->rec);
+	if (mv_buf_grow(&w->rec, MV_NONCE_LEN + body->len + MV_TAG_LEN, &p))
+		return mv_fail(e, MV_E_LIMIT, "index record of %zu bytes is too large",
+			       body->len);
+	memcpy(ad, index_label, o);
+	memcpy(ad + o, w->v->h.archive_id, 16);
+	ad[o + 16] = type;
+	mv_st64(ad + o + 17, w->seq);
+	mv_random(p, MV_NONCE_LEN);
+	mv_aead_seal(p + MV_NONCE_LEN, body->data, body->len, ad, sizeof ad, p,
+		     w->v->kr->index);
+	*seq = w->seq;
+	return put_record(w, type, 0, w->rec.data, w->rec.len, off, e);
+}
+
+/* Writes the COMMIT record for the current tree and syncs. */
+static enum mv_err put_commit(struct mv_writer *w, uint32_t number, int kind,
+			      uint64_t index_seq, uint64_t index_off,
+			      const mv_mhash entries_root, uint64_t entries,
+			      const uint64_t *stanza_off, uint16_t nstanzas,
+			      struct mv_error *e)
+{
+	struct mv_vault *v = w->v;
+	struct mv_buf body, note;
+	struct mv_checkpoint cp;
+	uint64_t off = mv_wfile_offset(w->wf);
+	uint64_t now = mv_now();
+	enum mv_err rc = MV_OK;
+
+	mv_buf_init(&body, 8192);
+	mv_buf_init(&note, MV_NOTE_MAX + 1);
+	if (mv_buf_add32(&body, number) || mv_buf_addc(&body, (uint8_t)kind) ||
+	    mv_buf_add(&body, "\0\0\0", 3) || mv_buf_add64(&body, now) ||
+	    mv_buf_add64(&body, v->has_commit ? v->last.offset : 0) ||
+	    mv_buf_add64(&body, w->seq) || mv_buf_addc(&body, (uint8_t)w->fr.count))
+		goto nomem;
+	for (unsigned i = 0; i < w->fr.count; i++)
+		if (mv_buf_add(&body, w->fr.hash[i], MV_MERKLE_HASH))
+			goto nomem;
+	if (mv_buf_add64(&body, index_seq) || mv_buf_add64(&body, index_off) ||
+	    mv_buf_add(&body, entries_root, 32) || mv_buf_add64(&body, entries) ||
+	    mv_buf_add64(&body, w->cut_bytes) || mv_buf_add(&body, w->cut_hash, 32) ||
+	    mv_buf_add16(&body, nstanzas))
+		goto nomem;
+	for (unsigned i = 0; i < nstanzas; i++)
+		if (mv_buf_add64(&body, stanza_off[i]))
+			goto nomem;
+	memcpy(cp.archive_id, v->h.archive_id, 16);
+	cp.tree_size = w->seq;
+	mv_frontier_root(&w->fr, cp.root);
+	cp.commit = number;
+	cp.kind = kind;
+	mv_sha256(cp.body_hash, body.data, body.len);
+	if ((rc = mv_note_sign(&note, &cp, v->kr->ed_sk, v->h.owner_pk, e)))
+		goto out;
+	if (mv_buf_add16(&body, (uint16_t)note.len) || mv_buf_add(&body, note.data, note.len) ||
+	    mv_buf_add64(&body, off) || mv_buf_add(&body, commit_magic, 8))
+		goto nomem;
+	/* Data and index reach the disk before the commit that names them. */
+	if ((rc = mv_wfile_sync(w->wf, e)))
+		goto out;
+	if ((rc = put_record(w, MV_R_COMMIT, 0, body.data, body.len, NULL, e)))
+		goto out;
+	if ((rc = mv_wfile_sync(w->wf, e)))
+		goto out;
+	/* The new commit is now the newest; reload it as a reader would. */
+	{
+		struct mv_commit_info ci;
+		uint8_t hdr[MV_FRAME_HDR];
+
+		rc = mv_commit_parse(v, body.data, body.len, off, w->seq - 1, &ci, e);
+		if (rc)
+			goto out;
+		ci.end = mv_wfile_offset(w->wf);
+		mv_frame_encode(hdr, MV_R_COMMIT, 0, (uint32_t)body.len, w->seq - 1);
+		mv_record_hash(ci.leaf, hdr, body.data, body.len);
+		v->last = ci;
+		v->has_commit = 1;
+		v->file_size = ci.end;
+	}
+	w->cut_bytes = 0;
+	memset(w->cut_hash, 0, sizeof w->cut_hash);
+	goto out;
+nomem:
+	rc = mv_fail(e, MV_E_LIMIT, "commit record too large");
+out:
+	mv_buf_release(&body);
+	mv_buf_release(&note);
+	return rc;
+}
+
+enum mv_err mv_writer_commit(struct mv_writer *w, struct mv_index *ix, int kind,
+			     struct mv_error *e)
+{
+	struct mv_vault *v = w->v;
+	struct mv_pageref **pages = NULL;
+	size_t *npages = NULL;
+	struct mv_buf body;
+	uint64_t root_seq = 0, root_off = 0, count = 0;
+	mv_mhash eroot;
+	uint32_t number = v->has_commit ? v->last.number + 1 : 1;
+	enum mv_err rc = MV_OK;
+
+	mv_buf_init(&body, 64u << 20);
+	ix->commit = number;
+	pages = calloc(ix->nf ? ix->nf : 1, sizeof *pages);
+	npages = calloc(ix->nf ? ix->nf : 1, sizeof *npages);
+	if (!pages || !npages) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ix->nf; i++) {
+		struct mv_folder *f = &ix->f[i];
+		size_t from = 0;
+
+		if (mv_folder_sort(f) != 0) {
+			rc = mv_fail(e, MV_E_USAGE, "folder '%s' has two messages with one UID",
+				     f->name);
+			goto out;
+		}
+		pages[i] = calloc(f->n / 64 + 1, sizeof *pages[i]);
+		if (!pages[i]) {
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			goto out;
+		}
+		while (from < f->n) {
+			size_t cnt = 0, bytes = 8;
+			struct mv_pageref *pr;
+
+			while (from + cnt < f->n && cnt < MV_PAGE_MAX_ENTRIES && bytes < PAGE_TARGET) {
+				const struct mv_entry *en = &f->e[from + cnt];
+
+				bytes += 4 + 4 + 1 + strlen(en->date) + 2 + en->srcmeta_len + 2 +
+					 MV_BLOBREF_LEN + 256u * en->nkw;
+				cnt++;
+			}
+			if ((rc = mv_index_page_body(&body, ix, (uint32_t)i, from, cnt)) != MV_OK) {
+				rc = mv_fail(e, rc, "index page too large");
+				goto out;
+			}
+			pr = &pages[i][npages[i]++];
+			pr->first_uid = f->e[from].uid;
+			pr->count = (uint32_t)cnt;
+			rc = put_index_record(w, MV_R_PAGE, &body, &pr->seq, &pr->off, e);
+			if (rc)
+				goto out;
+			from += cnt;
+		}
+	}
+	if ((rc = mv_index_root_body(&body, ix, pages, npages)) != MV_OK) {
+		rc = mv_fail(e, rc, "index root too large");
+		goto out;
+	}
+	if ((rc = put_index_record(w, MV_R_ROOT, &body, &root_seq, &root_off, e)))
+		goto out;
+	if ((rc = mv_index_entries_root(ix, eroot, &count, e)))
+		goto out;
+	rc = put_commit(w, number, kind, root_seq, root_off, eroot, count,
+			v->has_commit ? v->last.stanza_off : NULL,
+			v->has_commit ? v->last.nstanzas : 0, e);
+out:
+	mv_pagerefs_free(pages, npages, ix->nf);
+	mv_buf_release(&body);
+	return rc;
+}
+
+enum mv_err mv_writer_grant(struct mv_writer *w, const uint8_t recipient[MV_X25519_LEN],
+			    struct mv_error *e)
+{
+	struct mv_vault *v = w->v;
+	struct mv_buf st;
+	uint64_t offs[MV_MAX_STANZA_RECORDS], off;
+	uint16_t n;
+	enum mv_err rc;
+
+	if (!v->has_commit)
+		return mv_fail(e, MV_E_EMPTY, "'%s' has no version to grant access to", v->path);
+	n = v->last.nstanzas;
+	if (n >= MV_MAX_STANZA_RECORDS)
+		return mv_fail(e, MV_E_LIMIT, "'%s' already has %d granted readers", v->path,
+			       MV_MAX_STANZA_RECORDS);
+	memcpy(offs, v->last.stanza_off, n * sizeof offs[0]);
+	mv_buf_init(&st, 4096);
+	rc = mv_stanza_record_build(&st, &v->h, v->kr, w->seq, recipient, e);
+	if (rc == MV_OK)
+		rc = put_record(w, MV_R_STANZA, 0, st.data, st.len, &off, e);
+	if (rc == MV_OK) {
+		offs[n++] = off;
+		rc = put_commit(w, v->last.number + 1, MV_COMMIT_GRANT, v->last.index_seq,
+				v->last.index_off, v->last.entries_root, v->last.entries, offs,
+				n, e);
+	}
+	mv_buf_release(&st);
+	return rc;
+}
