@@ -221,7 +221,7 @@ out:
 
 static uint32_t fresh_uidvalidity(void)
 {
-	uint32_t u = (uint32_t)time(NULL);
+	uint32_t u = (uint32_t)mv_now();
 
 	return u ? u : 1;
 }
