@@ -32,13 +32,23 @@ static void chunk_ad(uint8_t ad[AD_LEN], const struct mv_chunk_ctx *c, uint64_t 
 void mv_chunk_seal(uint8_t *payload, const struct mv_chunk_ctx *c, uint64_t seq,
 		   uint32_t index, int last, const uint8_t *plain, size_t plen)
 {
+	uint8_t nonce[MV_NONCE_LEN];
+
+	mv_random(nonce, sizeof nonce);
+	mv_chunk_seal_nonce(payload, c, seq, index, last, plain, plen, nonce);
+}
+
+void mv_chunk_seal_nonce(uint8_t *payload, const struct mv_chunk_ctx *c, uint64_t seq,
+			 uint32_t index, int last, const uint8_t *plain, size_t plen,
+			 const uint8_t nonce[MV_NONCE_LEN])
+{
 	uint8_t ad[AD_LEN];
 
 	memcpy(payload, c->blob_id, 16);
 	mv_st32(payload + 16, index);
 	mv_st32(payload + 20, (uint32_t)plen);
 	memcpy(payload + 24, c->commitment, 32);
-	mv_random(payload + 56, MV_NONCE_LEN);
+	memcpy(payload + 56, nonce, MV_NONCE_LEN);
 	chunk_ad(ad, c, seq, index, last, (uint32_t)plen);
 	mv_aead_seal(payload + MV_CHUNK_HEAD, plain, plen, ad, sizeof ad,
 		     payload + 56, c->mk);

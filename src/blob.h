@@ -35,6 +35,12 @@ struct mv_chunk_ctx {
 void mv_chunk_seal(uint8_t *payload, const struct mv_chunk_ctx *c, uint64_t seq,
 		   uint32_t index, int last, const uint8_t *plain, size_t plen);
 
+/* The same with the nonce given (the writer draws nonces in its producer
+ * thread so test builds stay deterministic). */
+void mv_chunk_seal_nonce(uint8_t *payload, const struct mv_chunk_ctx *c, uint64_t seq,
+			 uint32_t index, int last, const uint8_t *plain, size_t plen,
+			 const uint8_t nonce[MV_NONCE_LEN]);
+
 /*
  * Opens a CHUNK record's payload: checks blob ID, index, plaintext length
  * rules, commitment (constant time) and the AEAD.  plain must hold 2^c

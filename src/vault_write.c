@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -25,10 +26,41 @@ static const char index_label[] = "mbox-vault/v1 index";
 /* Index pages close at this many bytes even before 4096 entries. */
 #define PAGE_TARGET (1u << 20)
 
+/*
+ * Chunks are sealed, hashed and written by a second thread while the
+ * caller's thread reads, hashes and compresses the next ones: the two
+ * halves cost about the same, and the machine has two cores.  The
+ * producer assigns every chunk its sequence number, offset and nonce, so
+ * the file is byte-for-byte what a single thread would write.
+ */
+#define QSLOTS 8
+
+struct slot {
+	struct mv_chunk_ctx cc;       /* holds the message key */
+	uint8_t nonce[MV_NONCE_LEN];
+	uint64_t seq;
+	uint32_t index;
+	int last;
+	size_t len;
+	uint8_t *plain;               /* 2^c bytes */
+};
+
 struct mv_writer {
 	struct mv_vault *v;
 	struct mv_wfile *wf;
 	uint64_t seq;                 /* next record's sequence number */
+	uint64_t pseq, poff;          /* the producer's view: next seq/offset */
+	/* The chunk queue. */
+	pthread_t worker;
+	int have_worker;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_filled, cv_free;
+	struct slot *slots;           /* QSLOTS, secure memory */
+	size_t head, tail, count;     /* ring: producer fills at head */
+	int stop;
+	enum mv_err werr;             /* first error in the worker */
+	struct mv_error werr_info;
+	struct mv_buf wrec;           /* worker's payload scratch */
 	struct mv_frontier fr;
 	uint64_t start_off;
 	uint64_t cut_bytes;
@@ -49,7 +81,7 @@ struct mv_writer {
 
 uint64_t mv_writer_bytes(const struct mv_writer *w)
 {
-	return mv_wfile_offset(w->wf) - w->start_off;
+	return w->poff - w->start_off;
 }
 
 /* Appends one record: frame, payload, trailer; feeds the frontier. */
@@ -74,6 +106,66 @@ static enum mv_err put_record(struct mv_writer *w, uint8_t type, uint8_t flags,
 		return rc;
 	mv_frontier_add(&w->fr, h);
 	w->seq++;
+	return MV_OK;
+}
+
+/* ---- the chunk worker ---- */
+
+static void *worker_main(void *arg)
+{
+	struct mv_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct slot *sl;
+		uint8_t *payload;
+		size_t len;
+		enum mv_err rc;
+
+		while (!w->count && !w->stop)
+			pthread_cond_wait(&w->cv_filled, &w->mu);
+		if (!w->count && w->stop)
+			break;
+		sl = &w->slots[w->tail];
+		rc = w->werr;
+		pthread_mutex_unlock(&w->mu);
+		if (rc == MV_OK) {
+			len = MV_CHUNK_HEAD + sl->len + MV_TAG_LEN;
+			mv_buf_reset(&w->wrec);
+			if (mv_buf_grow(&w->wrec, len, &payload)) {
+				rc = mv_fail(&w->werr_info, MV_E_NOMEM, "out of memory");
+			} else {
+				mv_chunk_seal_nonce(payload, &sl->cc, sl->seq, sl->index, sl->last,
+						    sl->plain, sl->len, sl->nonce);
+				rc = put_record(w, MV_R_CHUNK, sl->last ? MV_RF_LAST : 0, payload,
+						len, NULL, &w->werr_info);
+			}
+		}
+		pthread_mutex_lock(&w->mu);
+		if (rc && !w->werr)
+			w->werr = rc;
+		w->tail = (w->tail + 1) % QSLOTS;
+		w->count--;
+		pthread_cond_signal(&w->cv_free);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Waits until the worker has written everything queued. */
+static enum mv_err drain(struct mv_writer *w, struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if (!w->have_worker)
+		return MV_OK;
+	pthread_mutex_lock(&w->mu);
+	while (w->count)
+		pthread_cond_wait(&w->cv_free, &w->mu);
+	rc = w->werr;
+	pthread_mutex_unlock(&w->mu);
+	if (rc)
+		return mv_fail(e, rc, "%s", w->werr_info.msg);
 	return MV_OK;
 }
 
@@ -153,6 +245,22 @@ void mv_writer_free(struct mv_writer *w)
 {
 	if (!w)
 		return;
+	if (w->have_worker) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = 1;
+		pthread_cond_signal(&w->cv_filled);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->worker, NULL);
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv_filled);
+		pthread_cond_destroy(&w->cv_free);
+	}
+	if (w->slots) {
+		for (size_t i = 0; i < QSLOTS; i++)
+			free(w->slots[i].plain);
+		mv_secure_free(w->slots);
+	}
+	mv_buf_release(&w->wrec);
 	mv_wfile_free(w->wf);
 	mv_zc_free(w->zc);
 	mv_blake2b_free(w->hash);
@@ -248,6 +356,32 @@ enum mv_err mv_writer_begin(struct mv_vault *v, struct mv_writer **out,
 	if (rc)
 		goto out;
 	w->start_off = at;
+	w->pseq = w->seq;
+	w->poff = at;
+	mv_buf_init(&w->wrec, 96u + ((size_t)1 << v->h.chunk_log) + 64);
+	mv_error_clear(&w->werr_info);
+	w->slots = mv_secure_alloc(QSLOTS * sizeof *w->slots);
+	if (!w->slots) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of secure memory");
+		goto out;
+	}
+	memset(w->slots, 0, QSLOTS * sizeof *w->slots);
+	for (size_t i = 0; i < QSLOTS; i++)
+		if (!(w->slots[i].plain = malloc((size_t)1 << v->h.chunk_log))) {
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			goto out;
+		}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv_filled, NULL);
+	pthread_cond_init(&w->cv_free, NULL);
+	if (pthread_create(&w->worker, NULL, worker_main, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv_filled);
+		pthread_cond_destroy(&w->cv_free);
+		rc = mv_fail(e, MV_E_INTERNAL, "cannot start the writer thread");
+		goto out;
+	}
+	w->have_worker = 1;
 	*out = w;
 	w = NULL;
 out:
@@ -259,23 +393,36 @@ out:
 
 static enum mv_err emit_chunk(struct mv_writer *w, int last, struct mv_error *e)
 {
-	uint8_t *payload;
-	size_t len = MV_CHUNK_HEAD + w->chunk_len + MV_TAG_LEN;
-	uint64_t off;
+	struct slot *sl;
 	enum mv_err rc;
 
-	mv_buf_reset(&w->rec);
-	if (mv_buf_grow(&w->rec, len, &payload))
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	if (w->chunk_index == 0) {
-		w->cur.first_seq = w->seq;
-	}
-	mv_chunk_seal(payload, w->cc, w->seq, w->chunk_index, last, w->chunk, w->chunk_len);
-	rc = put_record(w, MV_R_CHUNK, last ? MV_RF_LAST : 0, payload, len, &off, e);
+	pthread_mutex_lock(&w->mu);
+	while (w->count == QSLOTS && !w->werr)
+		pthread_cond_wait(&w->cv_free, &w->mu);
+	rc = w->werr;
+	pthread_mutex_unlock(&w->mu);
 	if (rc)
-		return rc;
-	if (w->chunk_index == 0)
-		w->cur.first_off = off;
+		return mv_fail(e, rc, "%s", w->werr_info.msg);
+	sl = &w->slots[w->head];
+	/* The slot is ours: the worker only reads slots in [tail, head). */
+	sl->cc = *w->cc;
+	mv_random(sl->nonce, sizeof sl->nonce);
+	sl->seq = w->pseq;
+	sl->index = w->chunk_index;
+	sl->last = last;
+	sl->len = w->chunk_len;
+	memcpy(sl->plain, w->chunk, w->chunk_len);
+	if (w->chunk_index == 0) {
+		w->cur.first_seq = w->pseq;
+		w->cur.first_off = w->poff;
+	}
+	w->pseq++;
+	w->poff += MV_FRAME_OVERHEAD + MV_CHUNK_HEAD + w->chunk_len + MV_TAG_LEN;
+	pthread_mutex_lock(&w->mu);
+	w->head = (w->head + 1) % QSLOTS;
+	w->count++;
+	pthread_cond_signal(&w->cv_filled);
+	pthread_mutex_unlock(&w->mu);
 	w->chunk_index++;
 	w->chunk_len = 0;
 	return MV_OK;
@@ -399,7 +546,10 @@ static enum mv_err put_index_record(struct mv_writer *w, uint8_t type,
 	uint8_t ad[INDEX_AD_LEN];
 	uint8_t *p;
 	size_t o = sizeof index_label - 1;
+	enum mv_err rc = drain(w, e);
 
+	if (rc)
+		return rc;
 	mv_buf_reset(&w->rec);
 	if (mv_buf_grow(&w->rec, MV_NONCE_LEN + body->len + MV_TAG_LEN, &p))
 		return mv_fail(e, MV_E_LIMIT, "index record of %zu bytes is too large",
@@ -412,7 +562,10 @@ static enum mv_err put_index_record(struct mv_writer *w, uint8_t type,
 	mv_aead_seal(p + MV_NONCE_LEN, body->data, body->len, ad, sizeof ad, p,
 		     w->v->kr->index);
 	*seq = w->seq;
-	return put_record(w, type, 0, w->rec.data, w->rec.len, off, e);
+	rc = put_record(w, type, 0, w->rec.data, w->rec.len, off, e);
+	w->pseq = w->seq;
+	w->poff = mv_wfile_offset(w->wf);
+	return rc;
 }
 
 /* Writes the COMMIT record for the current tree and syncs. */
@@ -431,6 +584,9 @@ static enum mv_err put_commit(struct mv_writer *w, uint32_t number, int kind,
 
 	mv_buf_init(&body, 8192);
 	mv_buf_init(&note, MV_NOTE_MAX + 1);
+	if ((rc = drain(w, e)))
+		goto out;
+	off = mv_wfile_offset(w->wf);
 	if (mv_buf_add32(&body, number) || mv_buf_addc(&body, (uint8_t)kind) ||
 	    mv_buf_add(&body, "\0\0\0", 3) || mv_buf_add64(&body, now) ||
 	    mv_buf_add64(&body, v->has_commit ? v->last.offset : 0) ||
@@ -482,6 +638,8 @@ static enum mv_err put_commit(struct mv_writer *w, uint32_t number, int kind,
 	}
 	w->cut_bytes = 0;
 	memset(w->cut_hash, 0, sizeof w->cut_hash);
+	w->pseq = w->seq;
+	w->poff = mv_wfile_offset(w->wf);
 	goto out;
 nomem:
 	rc = mv_fail(e, MV_E_LIMIT, "commit record too large");
@@ -583,6 +741,10 @@ enum mv_err mv_writer_grant(struct mv_writer *w, const uint8_t recipient[MV_X255
 			       MV_MAX_STANZA_RECORDS);
 	memcpy(offs, v->last.stanza_off, n * sizeof offs[0]);
 	mv_buf_init(&st, 4096);
+	if ((rc = drain(w, e))) {
+		mv_buf_release(&st);
+		return rc;
+	}
 	rc = mv_stanza_record_build(&st, &v->h, v->kr, w->seq, recipient, e);
 	if (rc == MV_OK)
 		rc = put_record(w, MV_R_STANZA, 0, st.data, st.len, &off, e);
