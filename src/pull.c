@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "imapdate.h"
 #include "maildir.h"
 #include "msgmeta.h"
@@ -72,6 +74,129 @@ static int bm_put(struct blobmap *m, const struct mv_blobref *b)
 		}
 }
 
+
+/* ---- compression ahead of the writer ----
+ *
+ * zstd is the most expensive step of a pull.  Messages that fit in memory
+ * are compressed by worker threads while the main thread reads and hashes
+ * the next ones; the main thread hands finished messages to the writer in
+ * the order it read them, so the archive is the same as a single thread's.
+ */
+#define JOBS 16
+#define INFLIGHT_MAX (48u << 20)
+#define WORKERS 2
+
+struct job {
+	int state;                 /* 0 free, 1 queued, 2 working, 3 done */
+	uint8_t *raw;
+	size_t n;
+	uint8_t hash[32];
+	int comp;
+	struct mv_buf out;         /* the stored stream */
+	enum mv_err rc;
+	char err[sizeof(((struct mv_error *)0)->msg)];
+	size_t fno, eno;           /* the entry waiting for this blob */
+};
+
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	struct job job[JOBS];
+	size_t head, tail, count;  /* ring of jobs in submission order */
+	size_t inflight;           /* raw bytes held by jobs */
+	int stop;
+	pthread_t th[WORKERS];
+	int nth;
+};
+
+static enum mv_err collect(void *ctx, const uint8_t *p, size_t n, struct mv_error *e)
+{
+	struct job *j = ctx;
+
+	if (mv_buf_add(&j->out, p, n))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	return MV_OK;
+}
+
+static void *pool_main(void *arg)
+{
+	struct pool *pl = arg;
+	struct mv_zc *zc = mv_zc_new();
+
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		struct job *j = NULL;
+
+		for (size_t k = 0; k < pl->count; k++) {
+			struct job *c = &pl->job[(pl->tail + k) % JOBS];
+
+			if (c->state == 1) {
+				j = c;
+				break;
+			}
+		}
+		if (!j) {
+			if (pl->stop)
+				break;
+			pthread_cond_wait(&pl->cv_work, &pl->mu);
+			continue;
+		}
+		j->state = 2;
+		pthread_mutex_unlock(&pl->mu);
+		{
+			struct mv_error e;
+
+			mv_error_clear(&e);
+			mv_buf_reset(&j->out);
+			if (!zc)
+				j->rc = mv_fail(&e, MV_E_NOMEM, "out of memory");
+			else if ((j->rc = mv_zc_begin(zc, j->n, &e)) == MV_OK)
+				j->rc = mv_zc_feed(zc, j->raw, j->n, 1, collect, j, &e);
+			if (j->rc)
+				snprintf(j->err, sizeof j->err, "%s", e.msg);
+		}
+		pthread_mutex_lock(&pl->mu);
+		j->state = 3;
+		pthread_cond_broadcast(&pl->cv_done);
+	}
+	pthread_mutex_unlock(&pl->mu);
+	mv_zc_free(zc);
+	return NULL;
+}
+
+static int pool_start(struct pool *pl)
+{
+	memset(pl, 0, sizeof *pl);
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->cv_work, NULL);
+	pthread_cond_init(&pl->cv_done, NULL);
+	for (size_t i = 0; i < JOBS; i++)
+		mv_buf_init(&pl->job[i].out, SMALL_MAX + (SMALL_MAX >> 4) + 4096);
+	for (int i = 0; i < WORKERS; i++) {
+		if (pthread_create(&pl->th[i], NULL, pool_main, pl) != 0)
+			break;
+		pl->nth++;
+	}
+	return pl->nth ? 0 : -1;
+}
+
+static void pool_stop(struct pool *pl)
+{
+	pthread_mutex_lock(&pl->mu);
+	pl->stop = 1;
+	pthread_cond_broadcast(&pl->cv_work);
+	pthread_mutex_unlock(&pl->mu);
+	for (int i = 0; i < pl->nth; i++)
+		pthread_join(pl->th[i], NULL);
+	for (size_t i = 0; i < JOBS; i++) {
+		free(pl->job[i].raw);
+		mv_buf_release(&pl->job[i].out);
+	}
+	pthread_mutex_destroy(&pl->mu);
+	pthread_cond_destroy(&pl->cv_work);
+	pthread_cond_destroy(&pl->cv_done);
+}
+
 /* ---- the pull ---- */
 
 struct pull {
@@ -86,7 +211,113 @@ struct pull {
 	time_t last_ckpt;
 	uint64_t bytes_at_ckpt;
 	char display[MV_MAX_FOLDER_NAME * 4 + 1];
+	struct pool pool;
+	int have_pool;
 };
+
+/* Hands the oldest finished jobs to the writer; with all = 1, waits for
+ * every job. */
+static enum mv_err retire(struct pull *p, int all, struct mv_error *e)
+{
+	struct pool *pl = &p->pool;
+	enum mv_err rc = MV_OK;
+
+	if (!p->have_pool)
+		return MV_OK;
+	pthread_mutex_lock(&pl->mu);
+	while (pl->count) {
+		struct job *j = &pl->job[pl->tail];
+		struct mv_entry *en;
+
+		if (j->state != 3) {
+			if (!all && pl->count < JOBS && pl->inflight < INFLIGHT_MAX)
+				break;
+			pthread_cond_wait(&pl->cv_done, &pl->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&pl->mu);
+		en = &p->ix.f[j->fno].e[j->eno];
+		if (j->rc)
+			rc = mv_fail(e, j->rc, "%s", j->err);
+		else
+			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, j->out.data, j->out.len,
+						   j->hash, p->o->pad, &en->blob, e);
+		if (rc == MV_OK && bm_put(&p->map, &en->blob))
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		if (rc == MV_OK) {
+			p->st->stored_messages++;
+			p->st->stored_bytes += j->n;
+		}
+		pthread_mutex_lock(&pl->mu);
+		free(j->raw);
+		j->raw = NULL;
+		pl->inflight -= j->n;
+		j->state = 0;
+		pl->tail = (pl->tail + 1) % JOBS;
+		pl->count--;
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return rc;
+}
+
+/* 1 if a queued job already holds these bytes. */
+static int pending_has(struct pull *p, const uint8_t *h)
+{
+	struct pool *pl = &p->pool;
+	int found = 0;
+
+	pthread_mutex_lock(&pl->mu);
+	for (size_t k = 0; k < pl->count && !found; k++)
+		found = memcmp(pl->job[(pl->tail + k) % JOBS].hash, h, 32) == 0;
+	pthread_mutex_unlock(&pl->mu);
+	return found;
+}
+
+/* Queues a message for compression; the entry (fno, eno) gets its blob
+ * when the job is retired. */
+static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint8_t *h,
+			  size_t fno, size_t eno, struct mv_error *e)
+{
+	struct pool *pl = &p->pool;
+	struct job *j;
+	uint8_t *copy = malloc(n ? n : 1);
+	enum mv_err rc;
+
+	if (!copy)
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	memcpy(copy, b, n);
+	/* Make room: retire finished jobs, waiting while the ring is full. */
+	for (;;) {
+		int room;
+
+		if ((rc = retire(p, 0, e))) {
+			free(copy);
+			return rc;
+		}
+		pthread_mutex_lock(&pl->mu);
+		room = pl->count < JOBS && pl->inflight + n <= INFLIGHT_MAX;
+		if (room || pl->count == 0)
+			break;
+		pthread_cond_wait(&pl->cv_done, &pl->mu);
+		pthread_mutex_unlock(&pl->mu);
+	}
+	j = &pl->job[pl->head];
+	j->raw = copy;
+	j->n = n;
+	memcpy(j->hash, h, 32);
+	j->fno = fno;
+	j->eno = eno;
+	j->rc = MV_OK;
+	j->state = 1;
+	pl->head = (pl->head + 1) % JOBS;
+	pl->count++;
+	pl->inflight += n;
+	pthread_cond_signal(&pl->cv_work);
+	pthread_mutex_unlock(&pl->mu);
+	return MV_OK;
+}
 
 static void progress(struct pull *p, const char *event)
 {
@@ -107,6 +338,8 @@ static enum mv_err maybe_checkpoint(struct pull *p, struct mv_error *e)
 		return MV_OK;
 	if (written == p->bytes_at_ckpt)
 		return MV_OK;
+	if ((rc = retire(p, 1, e)))
+		return rc;
 	rc = mv_writer_commit(p->w, &p->ix, MV_COMMIT_PARTIAL, e);
 	if (rc)
 		return rc;
@@ -136,20 +369,30 @@ static enum mv_err read_full(int fd, uint8_t *b, size_t n, const char *path,
 	return MV_OK;
 }
 
-/* Stores bytes held in memory, or reuses the blob that holds them. */
+/*
+ * Stores bytes held in memory for entry (fno, eno), or reuses the blob
+ * that holds them.  Compressed messages go through the pool, so the
+ * entry's blob reference may be filled in later (before any commit).
+ */
 static enum mv_err store_buffer(struct pull *p, const uint8_t *b, size_t n,
-				struct mv_blobref *out, struct mv_error *e)
+				size_t fno, size_t eno, struct mv_error *e)
 {
 	uint8_t h[32];
 	const struct mv_blobref *have;
 	enum mv_err rc;
+	struct mv_blobref *out = &p->ix.f[fno].e[eno].blob;
 
 	mv_vault_content_hash(p->v, b, n, h);
+	if (p->have_pool && pending_has(p, h) && (rc = retire(p, 1, e)))
+		return rc;
 	if ((have = bm_get(&p->map, h))) {
 		*out = *have;
 		p->st->deduplicated++;
 		return MV_OK;
 	}
+	memcpy(out->content_hash, h, 32);
+	if (p->have_pool && p->o->compress && n >= 64)
+		return submit(p, b, n, h, fno, eno, e);
 	if ((rc = mv_writer_blob_begin(p->w, n, p->o->compress, p->o->pad, e)) ||
 	    (rc = mv_writer_blob_feed(p->w, b, n, e)) ||
 	    (rc = mv_writer_blob_end(p->w, out, e)))
@@ -166,6 +409,9 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 				   const char *path, struct mv_blobref *out,
 				   struct mv_error *e)
 {
+	/* The writer takes one message at a time: queued ones go first. */
+	if (retire(p, 1, e))
+		return e->code;
 	struct mv_blake2b *hs = mv_vault_content_hasher(p->v);
 	uint8_t h[32];
 	const struct mv_blobref *have;
@@ -288,13 +534,87 @@ static enum mv_err set_srcmeta(struct mv_entry *en, const char *s, size_t n,
 	return MV_OK;
 }
 
-/* Maildir: UIDs stay with unique names from one pull to the next. */
-static uint32_t maildir_uid(struct mv_folder *prevf, struct mv_folder *f, const char *base)
+/*
+ * UIDs stay with messages from one pull to the next: a Maildir message
+ * keeps its UID while its unique name stays; an mbox message while its
+ * bytes stay (the k-th copy of some bytes keeps the k-th copy's UID).
+ * prevsort holds the previous version's entries of the folder sorted by
+ * that key, so each lookup is a binary search.
+ */
+struct prevsort {
+	struct mv_entry **e;
+	uint8_t *used;
+	size_t n;
+	int by_hash;
+};
+
+static int cmp_name(const void *a, const void *b)
 {
-	if (prevf)
-		for (size_t i = 0; i < prevf->n; i++)
-			if (strcmp(prevf->e[i].srcmeta, base) == 0)
-				return prevf->e[i].uid;
+	const struct mv_entry *x = *(const struct mv_entry *const *)a;
+	const struct mv_entry *y = *(const struct mv_entry *const *)b;
+
+	return strcmp(x->srcmeta, y->srcmeta);
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	const struct mv_entry *x = *(const struct mv_entry *const *)a;
+	const struct mv_entry *y = *(const struct mv_entry *const *)b;
+	int c = memcmp(x->blob.content_hash, y->blob.content_hash, 32);
+
+	return c ? c : (x->uid < y->uid ? -1 : x->uid > y->uid);
+}
+
+static int prevsort_init(struct prevsort *ps, struct mv_folder *prevf, int by_hash)
+{
+	memset(ps, 0, sizeof *ps);
+	ps->by_hash = by_hash;
+	if (!prevf || !prevf->n)
+		return 0;
+	ps->e = malloc(prevf->n * sizeof *ps->e);
+	ps->used = calloc(prevf->n, 1);
+	if (!ps->e || !ps->used)
+		return -1;
+	for (size_t i = 0; i < prevf->n; i++)
+		ps->e[i] = &prevf->e[i];
+	ps->n = prevf->n;
+	qsort(ps->e, ps->n, sizeof *ps->e, by_hash ? cmp_hash : cmp_name);
+	return 0;
+}
+
+static void prevsort_free(struct prevsort *ps)
+{
+	free(ps->e);
+	free(ps->used);
+}
+
+/* Returns the UID the key had, or the folder's next UID. */
+static uint32_t prev_uid(struct prevsort *ps, struct mv_folder *f, const char *name,
+			 const uint8_t *hash)
+{
+	size_t lo = 0, hi = ps->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = ps->by_hash ? memcmp(ps->e[mid]->blob.content_hash, hash, 32)
+				    : strcmp(ps->e[mid]->srcmeta, name);
+
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < ps->n; i++) {
+		int c = ps->by_hash ? memcmp(ps->e[i]->blob.content_hash, hash, 32)
+				    : strcmp(ps->e[i]->srcmeta, name);
+
+		if (c != 0)
+			break;
+		if (!ps->used[i]) {
+			ps->used[i] = 1;
+			return ps->e[i]->uid;
+		}
+	}
 	return f->uidnext++;
 }
 
@@ -313,9 +633,13 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 
 		if ((rc = mv_maildir_scan(&fl[i], &ms, &nm, e)))
 			break;
+		struct prevsort ps;
+
 		f = begin_folder(p, fl[i].name, '.', &prevf, e);
 		if (!f)
 			rc = e->code;
+		else if (prevsort_init(&ps, prevf, 0) != 0)
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		/* Unique names already known keep their UIDs; the uidnext
 		 * counter must stay above every UID already handed out. */
 		for (size_t j = 0; rc == MV_OK && j < nm; j++) {
@@ -342,7 +666,7 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 				break;
 			}
-			en->uid = maildir_uid(prevf, f, m->base);
+			en->uid = prev_uid(&ps, f, m->base, NULL);
 			en->flags = m->flags & MV_FLAG_ALL;
 			mv_imapdate_format(en->date, (int64_t)sb.st_mtime, 0);
 			if ((rc = set_keywords(en, m->keywords, m->nkeywords, e)) ||
@@ -353,7 +677,8 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 			if ((uint64_t)sb.st_size <= SMALL_MAX) {
 				rc = read_full(fd, p->buf, (size_t)sb.st_size, m->path, e);
 				if (rc == MV_OK)
-					rc = store_buffer(p, p->buf, (size_t)sb.st_size, &en->blob, e);
+					rc = store_buffer(p, p->buf, (size_t)sb.st_size,
+							  (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
 			} else {
 				rc = store_file_large(p, fd, (uint64_t)sb.st_size, m->path,
 						      &en->blob, e);
@@ -368,25 +693,12 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 			progress(p, NULL);
 			rc = maybe_checkpoint(p, e);
 		}
+		if (f)
+			prevsort_free(&ps);
 		mv_maildir_msgs_free(ms, nm);
 	}
 	mv_maildir_folders_free(fl, nf);
 	return rc;
-}
-
-/* mbox: UIDs follow content: the k-th copy of some bytes keeps the UID the
- * k-th copy had before. */
-static uint32_t mbox_uid(struct mv_folder *prevf, struct mv_folder *f,
-			 const struct mv_blobref *b, uint8_t *used)
-{
-	if (prevf)
-		for (size_t i = 0; i < prevf->n; i++)
-			if (!used[i] &&
-			    memcmp(prevf->e[i].blob.content_hash, b->content_hash, 32) == 0) {
-				used[i] = 1;
-				return prevf->e[i].uid;
-			}
-	return f->uidnext++;
 }
 
 static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *folder,
@@ -394,10 +706,10 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 {
 	struct mv_mbox *mb = NULL;
 	struct mv_folder *prevf, *f;
-	uint8_t *used = NULL;
+	struct prevsort ps;
 	enum mv_err rc;
-	struct mv_entry *pending = NULL;
-	size_t npending = 0;
+
+	memset(&ps, 0, sizeof ps);
 
 	if ((rc = mv_mbox_open(&mb, path, p->o->mbox_format, e)))
 		return rc;
@@ -406,7 +718,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 		rc = e->code;
 		goto out;
 	}
-	if (prevf && !(used = calloc(prevf->n + 1, 1))) {
+	if (prevsort_init(&ps, prevf, 1) != 0) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -461,7 +773,8 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 				}
 			mv_mail_header_flags(p->buf, hdr_end ? (size_t)(hdr_end - p->buf) : len,
 					     &flags, &kw, &nkw);
-			rc = store_buffer(p, p->buf, len, &en->blob, e);
+			rc = store_buffer(p, p->buf, len, (size_t)(f - p->ix.f),
+					  (size_t)(en - f->e), e);
 		} else {
 			/* Too big to hold: measure and hash, then rewind and store. */
 			struct mv_blake2b *hs = mv_vault_content_hasher(p->v);
@@ -483,11 +796,17 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 			mv_blake2b_free(hs);
 			if (rc)
 				break;
+			if (rc == MV_OK && pending_has(p, h))
+				rc = retire(p, 1, e);
+			if (rc)
+				break;
 			if ((have = bm_get(&p->map, h))) {
 				en->blob = *have;
 				p->st->deduplicated++;
 			} else {
-				rc = mv_mbox_rewind(mb, e);
+				rc = retire(p, 1, e);
+				if (rc == MV_OK)
+					rc = mv_mbox_rewind(mb, e);
 				if (rc == MV_OK)
 					rc = mv_writer_blob_begin(p->w, total, p->o->compress, p->o->pad, e);
 				while (rc == MV_OK && (rc = mv_mbox_read(mb, p->buf, IOBUF, &got, e)) == MV_OK && got)
@@ -509,7 +828,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 		free(kw);
 		if (rc)
 			break;
-		en->uid = mbox_uid(prevf, f, &en->blob, used);
+		en->uid = prev_uid(&ps, f, NULL, en->blob.content_hash);
 		p->st->messages++;
 		p->st->bytes += len;
 		progress(p, NULL);
@@ -520,12 +839,10 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 		for (size_t i = 0; i < f->n; i++)
 			if (f->e[i].uid >= f->uidnext)
 				f->uidnext = f->e[i].uid + 1;
-	(void)pending;
-	(void)npending;
 out:
 	if (rc)
 		mv_error_prefix(e, "mbox '%s'", path);
-	free(used);
+	prevsort_free(&ps);
 	mv_mbox_free(mb);
 	return rc;
 }
@@ -559,6 +876,7 @@ enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 	mv_index_init(&p.prev);
 	mv_index_init(&p.ix);
 	p.buf = malloc(SMALL_MAX);
+	p.have_pool = o->compress && pool_start(&p.pool) == 0;
 	if (!p.buf) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
@@ -586,12 +904,17 @@ enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 		rc = pull_mbox(&p, o->source + 5, e);
 	else
 		rc = mv_fail(e, MV_E_USAGE, "unknown source '%s'", o->source);
+	/* Every queued message reaches the writer before the index does. */
+	if (rc == MV_OK)
+		rc = retire(&p, 1, e);
 	if (rc)
 		goto out;
 	rc = mv_writer_commit(w, &p.ix, MV_COMMIT_COMPLETE, e);
 	if (rc == MV_OK)
 		st->commit = v->last.number;
 out:
+	if (p.have_pool)
+		pool_stop(&p.pool);
 	mv_index_release(&p.prev);
 	mv_index_release(&p.ix);
 	free(p.map.slot);

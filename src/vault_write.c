@@ -452,6 +452,69 @@ static enum mv_err stored_out(void *ctx, const uint8_t *p, size_t n, struct mv_e
 	return MV_OK;
 }
 
+/* A new blob ID and its key, in the producer thread (format-spec 5.1). */
+static void blob_keys(struct mv_writer *w)
+{
+	struct mv_vault *v = w->v;
+
+	memset(&w->cur, 0, sizeof w->cur);
+	mv_random(w->cur.id, MV_BLOB_ID_LEN);
+	memcpy(w->cc->archive_id, v->h.archive_id, 16);
+	memcpy(w->cc->blob_id, w->cur.id, 16);
+	w->cc->chunk_log = v->h.chunk_log;
+	mv_message_key(w->cc->mk, v->kr, w->cur.id);
+	mv_key_commitment(w->cc->commitment, w->cc->mk, v->h.archive_id, w->cur.id);
+	w->stored = 0;
+	w->chunk_len = 0;
+	w->chunk_index = 0;
+}
+
+/* Pads the stored stream and seals its last chunk. */
+static enum mv_err blob_finish(struct mv_writer *w, struct mv_error *e)
+{
+	static const uint8_t zeros[4096];
+	uint64_t stored = w->stored;
+	enum mv_err rc;
+
+	w->padded = w->pad ? mv_padme(stored) : stored;
+	while (w->stored < w->padded) {
+		uint64_t left = w->padded - w->stored;
+		size_t n = left < sizeof zeros ? (size_t)left : sizeof zeros;
+
+		if ((rc = stored_out(w, zeros, n, e)))
+			return rc;
+	}
+	if ((rc = emit_chunk(w, 1, e)))
+		return rc;
+	w->cur.nchunks = w->chunk_index;
+	w->cur.stored_size = stored;
+	w->cur.padded_size = w->padded;
+	return MV_OK;
+}
+
+enum mv_err mv_writer_blob_stored(struct mv_writer *w, uint64_t raw_size, int comp,
+				  const uint8_t *stored, size_t stored_len,
+				  const uint8_t content_hash[32], int pad,
+				  struct mv_blobref *out, struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if (w->in_blob)
+		return mv_fail(e, MV_E_USAGE, "a message is already being stored");
+	if (raw_size > MV_MAX_MESSAGE || (comp == MV_COMP_NONE && stored_len != raw_size))
+		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes cannot be stored",
+			       (unsigned long long)raw_size);
+	blob_keys(w);
+	w->pad = pad;
+	if ((rc = stored_out(w, stored, stored_len, e)) || (rc = blob_finish(w, e)))
+		return rc;
+	w->cur.raw_size = raw_size;
+	w->cur.comp = (uint8_t)comp;
+	memcpy(w->cur.content_hash, content_hash, 32);
+	*out = w->cur;
+	return MV_OK;
+}
+
 enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
 				 int compress, int pad, struct mv_error *e)
 {
@@ -461,13 +524,7 @@ enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
 	if (raw_size > MV_MAX_MESSAGE)
 		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes is over the 1 TiB limit",
 			       (unsigned long long)raw_size);
-	memset(&w->cur, 0, sizeof w->cur);
-	mv_random(w->cur.id, MV_BLOB_ID_LEN);
-	memcpy(w->cc->archive_id, v->h.archive_id, 16);
-	memcpy(w->cc->blob_id, w->cur.id, 16);
-	w->cc->chunk_log = v->h.chunk_log;
-	mv_message_key(w->cc->mk, v->kr, w->cur.id);
-	mv_key_commitment(w->cc->commitment, w->cc->mk, v->h.archive_id, w->cur.id);
+	blob_keys(w);
 	mv_blake2b_free(w->hash);
 	w->hash = mv_vault_content_hasher(v);
 	if (!w->hash)
@@ -476,9 +533,6 @@ enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
 	w->pad = pad;
 	w->raw_expected = raw_size;
 	w->raw_seen = 0;
-	w->stored = 0;
-	w->chunk_len = 0;
-	w->chunk_index = 0;
 	if (w->comp == MV_COMP_ZSTD && (rc = mv_zc_begin(w->zc, raw_size, e)))
 		return rc;
 	w->in_blob = 1;
@@ -504,8 +558,6 @@ enum mv_err mv_writer_blob_end(struct mv_writer *w, struct mv_blobref *out,
 			       struct mv_error *e)
 {
 	enum mv_err rc;
-	uint64_t stored;
-	static const uint8_t zeros[4096];
 
 	if (!w->in_blob)
 		return mv_fail(e, MV_E_USAGE, "no message started");
@@ -516,21 +568,9 @@ enum mv_err mv_writer_blob_end(struct mv_writer *w, struct mv_blobref *out,
 			       (unsigned long long)w->raw_expected);
 	if (w->comp == MV_COMP_ZSTD && (rc = mv_zc_feed(w->zc, NULL, 0, 1, stored_out, w, e)))
 		return rc;
-	stored = w->stored;
-	w->padded = w->pad ? mv_padme(stored) : stored;
-	while (w->stored < w->padded) {
-		uint64_t left = w->padded - w->stored;
-		size_t n = left < sizeof zeros ? (size_t)left : sizeof zeros;
-
-		if ((rc = stored_out(w, zeros, n, e)))
-			return rc;
-	}
-	if ((rc = emit_chunk(w, 1, e)))
+	if ((rc = blob_finish(w, e)))
 		return rc;
-	w->cur.nchunks = w->chunk_index;
 	w->cur.raw_size = w->raw_expected;
-	w->cur.stored_size = stored;
-	w->cur.padded_size = w->padded;
 	w->cur.comp = (uint8_t)w->comp;
 	mv_blake2b_final(w->hash, w->cur.content_hash);
 	*out = w->cur;
