@@ -46,13 +46,18 @@ void mv_sha256_free(struct mv_sha256 *h)
 void mv_sha256_3(uint8_t out[MV_SHA256_LEN], const void *a, size_t alen,
 		 const void *b, size_t blen, const void *c, size_t clen)
 {
-	/* A per-thread context avoids an allocation per leaf hash. */
+	/* A per-thread context and a fetched algorithm avoid an allocation
+	 * and a provider lookup per leaf hash (OpenSSL 3 looks the
+	 * algorithm up again on every EVP_sha256() init otherwise). */
 	static _Thread_local EVP_MD_CTX *ctx;
+	static _Thread_local EVP_MD *md;
 	unsigned int len = MV_SHA256_LEN;
 
 	if (!ctx)
 		ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	if (!md)
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	EVP_DigestInit_ex2(ctx, md, NULL);
 	if (alen)
 		EVP_DigestUpdate(ctx, a, alen);
 	if (blen)
