@@ -83,7 +83,8 @@ static int bm_put(struct blobmap *m, const struct mv_blobref *b)
  * the order it read them, so the archive is the same as a single thread's.
  */
 #define JOBS 16
-#define INFLIGHT_MAX (48u << 20)
+/* Raw bytes queued for compression at most (P10: bounded memory). */
+#define INFLIGHT_MAX (16u << 20)
 #define WORKERS 2
 
 struct job {
@@ -251,6 +252,9 @@ static enum mv_err retire(struct pull *p, int all, struct mv_error *e)
 		pthread_mutex_lock(&pl->mu);
 		free(j->raw);
 		j->raw = NULL;
+		/* Keep small output buffers for reuse, give big ones back. */
+		if (j->out.cap > (1u << 20))
+			mv_buf_release(&j->out);
 		pl->inflight -= j->n;
 		j->state = 0;
 		pl->tail = (pl->tail + 1) % JOBS;
