@@ -244,17 +244,19 @@ enum mv_err mv_entry_decode(struct mv_rd *r, struct mv_entry *en, unsigned chunk
 			       en->uid);
 	mv_rd_copy(r, en->date, dl);
 	en->date[dl] = '\0';
-	en->nkw = mv_rd_u16(r);
-	if (r->bad)
-		goto trunc;
-	if (en->nkw > MV_MAX_KEYWORDS)
-		return mv_fail(e, MV_E_LIMIT, "entry for UID %u has %u keywords (limit %d)",
-			       en->uid, en->nkw, MV_MAX_KEYWORDS);
-	if (en->nkw) {
-		uint16_t want = en->nkw;
+	{
+		uint16_t want = mv_rd_u16(r);
 
+		/* en->nkw only ever counts keywords actually allocated, so a
+		 * failure half-way leaves an entry mv_entry_release can free. */
+		if (r->bad)
+			goto trunc;
+		if (want > MV_MAX_KEYWORDS)
+			return mv_fail(e, MV_E_LIMIT, "entry for UID %u has %u keywords (limit %d)",
+				       en->uid, want, MV_MAX_KEYWORDS);
+		if (!want)
+			goto keywords_done;
 		en->kw = calloc(want, sizeof *en->kw);
-		en->nkw = 0;
 		if (!en->kw)
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		for (uint16_t k = 0; k < want; k++) {
@@ -274,6 +276,7 @@ enum mv_err mv_entry_decode(struct mv_rd *r, struct mv_entry *en, unsigned chunk
 			en->nkw++;
 		}
 	}
+keywords_done:
 	en->srcmeta_len = mv_rd_u16(r);
 	if (r->bad)
 		goto trunc;
@@ -349,8 +352,12 @@ enum mv_err mv_index_page_parse(struct mv_index *ix, const uint8_t *p, size_t n,
 
 		if (!en)
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		if ((rc = mv_entry_decode(&r, en, chunk_log, e)) != MV_OK)
+		if ((rc = mv_entry_decode(&r, en, chunk_log, e)) != MV_OK) {
+			/* Drop the half-read entry so the index stays usable. */
+			mv_entry_release(en);
+			f->n--;
 			return rc;
+		}
 		if ((f->n > 1 || i > 0) && en->uid <= last_uid)
 			return mv_fail(e, MV_E_INDEX, "index page UIDs are not increasing at UID %u",
 				       en->uid);
