@@ -11,6 +11,19 @@
  * file) is not part of the message.
  *
  * Memory is bounded: bytes are delivered in pieces of the caller's size.
+ *
+ * Clarification (the exact rules are the comment block at the top of
+ * mbox.c, written to match Python 3.11's mailbox.mbox byte for byte): a
+ * From_ line is any line that begins with "From ", with or without an
+ * empty line before it; lines end at LF only (CR is an ordinary byte).
+ * "The single line end that separates" means the LF of an empty "\n" line
+ * directly before the next From_ line or the end of the file; a message
+ * whose last line is not empty (or is "\r\n") keeps all its bytes.  In
+ * mboxcl2 the separator after a Content-Length body may be "\n" or
+ * "\r\n", and a missing, duplicated or wrong Content-Length falls back to
+ * From_ splitting.  The descriptor must be seekable (a regular file or a
+ * memfd): the reader uses pread() from offset 0 and leaves the
+ * descriptor's own offset alone.
  */
 #ifndef MV_MBOX_H
 #define MV_MBOX_H
@@ -42,25 +55,32 @@ void mv_mbox_free(struct mv_mbox *m);
  * next call), *offset is its byte offset in the file; *has is 0 at the end.
  * MV_E_PARSE if the file does not start with a From_ line (leading blank
  * lines are allowed) or a From_ line is longer than 4096 bytes; the message
- * says at which offset.
+ * says at which offset (and e->offset holds it).  *from_line is also
+ * NUL-terminated; a CR just before the From_ line's LF is not part of it.
  */
 enum mv_err mv_mbox_next(struct mv_mbox *m, int *has, const char **from_line,
 			 size_t *from_len, uint64_t *offset, struct mv_error *e);
 
 /*
  * Reads up to cap bytes of the current message into buf; *got is 0 at the
- * end of the message.  cap must be at least 8192.
+ * end of the message.  cap must be at least 8192.  MV_E_USAGE if cap is
+ * smaller or there is no current message; MV_E_IO if a read fails.
  */
 enum mv_err mv_mbox_read(struct mv_mbox *m, uint8_t *buf, size_t cap,
 			 size_t *got, struct mv_error *e);
 
-/* Starts the current message's bytes over from the beginning. */
+/* Starts the current message's bytes over from the beginning.  MV_E_USAGE
+ * if there is no current message. */
 enum mv_err mv_mbox_rewind(struct mv_mbox *m, struct mv_error *e);
 
 /*
  * Parses a From_ line's date (asctime form, e.g. "Thu Nov 26 01:02:03 2026",
  * optionally followed by a zone or year variants) into seconds since the
  * epoch.  Returns 0 or -1 when there is no date it understands.
+ * Accepted: "Www Mmm d hh:mm[:ss] [zone] yyyy [zone] [anything]" anywhere
+ * after the sender, zone "+hhmm"/"-hhmm" (applied) or 1..5 letters
+ * (ignored); without a numeric zone the time is taken as UTC.  The weekday
+ * is not checked against the date; years 1900..9999.
  */
 int mv_mbox_from_date(const char *from_line, size_t n, int64_t *when);
 
@@ -70,7 +90,11 @@ int mv_mbox_from_date(const char *from_line, size_t n, int64_t *when);
  * F -> Flagged, T -> Draft, D -> Deleted) and X-Keywords (comma or space
  * separated).  kw receives up to MV_MAX_KEYWORDS malloc'd strings
  * (caller frees each and the array).  Never fails on odd headers: what it
- * cannot read it leaves out.
+ * cannot read it leaves out.  Header names match without regard to case;
+ * folded lines continue the field before them.  Keywords must be IMAP
+ * atoms (ASCII, no SP/CTL, none of ( ) { % * " \ ]) of 1..MV_MAX_KEYWORD_LEN
+ * bytes; others are skipped, as are duplicates (ignoring case).  *kw is
+ * NULL when *nkw is 0.
  */
 void mv_mail_header_flags(const uint8_t *hdr, size_t n, uint32_t *flags,
 			  char ***kw, size_t *nkw);

@@ -13,6 +13,15 @@
 #include "buf.h"
 #include "err.h"
 
+/*
+ * Both directions are strict, so that decode succeeds exactly when
+ * encode(decode(x)) == x: decoding refuses non-canonical input (printable
+ * ASCII inside a base64 run, two runs in a row, non-zero or surplus
+ * padding), unpaired surrogates and U+0000; encoding refuses overlong or
+ * surrogate UTF-8, code points past U+10FFFF, and NUL.  On any failure out
+ * is left as it was; out's cap gives MV_E_LIMIT.
+ */
+
 /* Appends the UTF-8 form of in[0..n) to out.  MV_E_PARSE if malformed. */
 enum mv_err mv_utf7_decode(struct mv_buf *out, const char *in, size_t n);
 /* Appends the modified UTF-7 form of UTF-8 in[0..n).  MV_E_PARSE if the
