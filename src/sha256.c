@@ -43,14 +43,23 @@ void mv_sha256_free(struct mv_sha256 *h)
 	OPENSSL_free(h);
 }
 
+/* A per-thread context and a fetched algorithm avoid an allocation and a
+ * provider lookup per leaf hash (OpenSSL 3 looks the algorithm up again on
+ * every EVP_sha256() init otherwise). */
+static _Thread_local EVP_MD_CTX *ctx;
+static _Thread_local EVP_MD *md;
+
+void mv_sha256_thread_done(void)
+{
+	EVP_MD_CTX_free(ctx);
+	EVP_MD_free(md);
+	ctx = NULL;
+	md = NULL;
+}
+
 void mv_sha256_3(uint8_t out[MV_SHA256_LEN], const void *a, size_t alen,
 		 const void *b, size_t blen, const void *c, size_t clen)
 {
-	/* A per-thread context and a fetched algorithm avoid an allocation
-	 * and a provider lookup per leaf hash (OpenSSL 3 looks the
-	 * algorithm up again on every EVP_sha256() init otherwise). */
-	static _Thread_local EVP_MD_CTX *ctx;
-	static _Thread_local EVP_MD *md;
 	unsigned int len = MV_SHA256_LEN;
 
 	if (!ctx)

@@ -20,6 +20,10 @@ static inline void mv_sha256(uint8_t out[MV_SHA256_LEN], const void *p, size_t n
 	mv_sha256_3(out, p, n, NULL, 0, NULL, 0);
 }
 
+/* Frees this thread's cached hashing state; call before a thread that
+ * hashed exits (the main thread's is reclaimed at exit). */
+void mv_sha256_thread_done(void);
+
 /* Streaming. mv_sha256_new returns NULL on allocation failure. */
 struct mv_sha256;
 struct mv_sha256 *mv_sha256_new(void);

@@ -149,6 +149,7 @@ static void *worker_main(void *arg)
 		pthread_cond_signal(&w->cv_free);
 	}
 	pthread_mutex_unlock(&w->mu);
+	mv_sha256_thread_done();
 	return NULL;
 }
 
