@@ -151,10 +151,17 @@ int cmd_pull(int argc, char **argv)
 	o.progress = cli_progress;
 	if (access(arch, F_OK) == 0) {
 		if (mv_vault_open(&v, arch, 1, &e)) {
-			rc = cli_error(&e);
-			goto out;
-		}
-		if (!v->has_commit) {
+			if (e.code != MV_E_TORN || e.record != 0) {
+				rc = cli_error(&e);
+				goto out;
+			}
+			/* Creation was killed before the header was whole. */
+			if (!cli_quiet)
+				fprintf(stderr, "mbox-vault: %s; starting it over\n", e.msg);
+			mv_error_clear(&e);
+			creating = 1;
+			co.replace_uncommitted = 1;
+		} else if (!v->has_commit) {
 			/* A creation that never committed: start it over. */
 			mv_vault_free(v);
 			v = NULL;

@@ -45,9 +45,10 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	if (!v->has_commit) {
-		rc = cli_die(v->torn ? EX_TORN : EX_CORRUPT,
-			     "'%s' has no committed version%s", arch,
-			     v->torn ? " (recoverable: the next pull starts it over)" : "");
+		/* Only a creation that was cut off looks like this. */
+		rc = cli_die(EX_TORN,
+			     "'%s' has no committed version: recoverable: %llu bytes after the header; the next pull starts it over",
+			     arch, (unsigned long long)v->torn);
 		goto out;
 	}
 	if (cli_state_check(v, &e)) {

@@ -364,12 +364,10 @@ enum mv_err mv_header_add_stanza_record(struct mv_header *h, struct mv_buf *stor
 	enum mv_err rc;
 	uint8_t *copy;
 
-	if (h->nstanzas >= MV_MAX_STANZAS)
-		return mv_fail(e, MV_E_LIMIT, "more than %d stanzas", MV_MAX_STANZAS);
+	if (h->nstanzas >= MV_MAX_STANZAS + MV_MAX_GRANTS)
+		return mv_fail(e, MV_E_LIMIT, "more than %d granted stanzas", MV_MAX_GRANTS);
 	/* Each record's bytes are kept whole in its own allocation so the
 	 * stanza pointers stay valid while more records are added. */
-	if (mv_buf_grow(store, 0, &copy) != MV_OK)
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	copy = malloc(n ? n : 1);
 	if (!copy)
 		return mv_fail(e, MV_E_NOMEM, "out of memory");

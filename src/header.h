@@ -14,6 +14,7 @@
 
 #define MV_ARCHIVE_ID_LEN 16
 #define MV_MAX_STANZAS 64
+#define MV_MAX_GRANTS 64          /* STANZA records (format-spec 4.4) */
 #define MV_CHUNK_LOG_DEFAULT 18
 #define MV_CHUNK_LOG_MIN 12
 #define MV_CHUNK_LOG_MAX 20
@@ -35,7 +36,7 @@ struct mv_header {
 	uint64_t created;
 	uint8_t owner_pk[MV_ED_PK_LEN];
 	size_t nstanzas;
-	struct mv_stanza stanza[MV_MAX_STANZAS];
+	struct mv_stanza stanza[MV_MAX_STANZAS + MV_MAX_GRANTS];
 	struct mv_buf payload;   /* the exact payload bytes; stanzas point here */
 };
 

@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mailhdr.h"
 #include "msgmeta.h"
 
 #define FILE_NAME_MAX 255
@@ -264,20 +265,6 @@ int mv_maildir_parse_name(const char *name, size_t *base_len, uint32_t *flags,
 	return 0;
 }
 
-/* IMAP atom (RFC 9051 9), ASCII only, 1..MV_MAX_KEYWORD_LEN bytes. */
-static int is_atom(const char *p, size_t n)
-{
-	if (n == 0 || n > MV_MAX_KEYWORD_LEN)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c))
-			return 0;
-	}
-	return 1;
-}
-
 void mv_maildir_parse_keywords(const char *text, size_t n, char *names[26])
 {
 	size_t i = 0;
@@ -304,7 +291,7 @@ void mv_maildir_parse_keywords(const char *text, size_t n, char *names[26])
 		if (j >= len || line[j] != ' ')
 			continue;
 		j++;
-		if (names[idx] || !is_atom(line + j, len - j))
+		if (names[idx] || !mv_keyword_valid(line + j, len - j))
 			continue;
 		names[idx] = strndup(line + j, len - j);
 	}

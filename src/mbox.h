@@ -32,6 +32,8 @@
 #include <stdint.h>
 
 #include "err.h"
+/* mv_mbox_from_date and mv_mail_header_flags, for callers of the reader. */
+#include "mailhdr.h"
 
 enum mv_mbox_format { MV_MBOXRD = 0, MV_MBOXO = 1, MV_MBOXCL2 = 2 };
 
@@ -72,31 +74,5 @@ enum mv_err mv_mbox_read(struct mv_mbox *m, uint8_t *buf, size_t cap,
 /* Starts the current message's bytes over from the beginning.  MV_E_USAGE
  * if there is no current message. */
 enum mv_err mv_mbox_rewind(struct mv_mbox *m, struct mv_error *e);
-
-/*
- * Parses a From_ line's date (asctime form, e.g. "Thu Nov 26 01:02:03 2026",
- * optionally followed by a zone or year variants) into seconds since the
- * epoch.  Returns 0 or -1 when there is no date it understands.
- * Accepted: "Www Mmm d hh:mm[:ss] [zone] yyyy [zone] [anything]" anywhere
- * after the sender, zone "+hhmm"/"-hhmm" (applied) or 1..5 letters
- * (ignored); without a numeric zone the time is taken as UTC.  The weekday
- * is not checked against the date; years 1900..9999.
- */
-int mv_mbox_from_date(const char *from_line, size_t n, int64_t *when);
-
-/*
- * Reads flags and keywords from a header block (the bytes up to the first
- * empty line): Status (R -> Seen, O -> not recent), X-Status (A -> Answered,
- * F -> Flagged, T -> Draft, D -> Deleted) and X-Keywords (comma or space
- * separated).  kw receives up to MV_MAX_KEYWORDS malloc'd strings
- * (caller frees each and the array).  Never fails on odd headers: what it
- * cannot read it leaves out.  Header names match without regard to case;
- * folded lines continue the field before them.  Keywords must be IMAP
- * atoms (ASCII, no SP/CTL, none of ( ) { % * " \ ]) of 1..MV_MAX_KEYWORD_LEN
- * bytes; others are skipped, as are duplicates (ignoring case).  *kw is
- * NULL when *nkw is 0.
- */
-void mv_mail_header_flags(const uint8_t *hdr, size_t n, uint32_t *flags,
-			  char ***kw, size_t *nkw);
 
 #endif

@@ -863,6 +863,56 @@ static enum mv_err pull_mbox(struct pull *p, const char *path, struct mv_error *
 	return mv_fail(e, MV_E_USAGE, "'%s' is a directory; give one mbox file", path);
 }
 
+static enum mv_err map_index(struct pull *p, const struct mv_index *ix, struct mv_error *e)
+{
+	for (size_t i = 0; i < ix->nf; i++)
+		for (size_t j = 0; j < ix->f[i].n; j++)
+			if (bm_put(&p->map, &ix->f[i].e[j].blob))
+				return mv_fail(e, MV_E_NOMEM, "out of memory");
+	return MV_OK;
+}
+
+/*
+ * What the new version starts from.  UIDs and UIDVALIDITY carry over from
+ * the newest complete version.  Blobs are reused from it and from every
+ * partial checkpoint after it: those hold what interrupted pulls already
+ * stored, which a rerun must not store again (P6, P8).
+ */
+static enum mv_err load_previous(struct pull *p, struct mv_error *e)
+{
+	struct mv_commit_info *list = NULL;
+	size_t n = 0, newest = 0;
+	int have_complete = 0;
+	enum mv_err rc;
+
+	if ((rc = mv_vault_commits(p->v, &list, &n, e)))
+		return rc;
+	for (size_t i = n; i-- > 0;)
+		if (list[i].kind == MV_COMMIT_COMPLETE) {
+			newest = i;
+			have_complete = 1;
+			break;
+		}
+	if (have_complete) {
+		rc = mv_vault_load_index(p->v, &list[newest], NULL, &p->prev, e);
+		if (rc == MV_OK)
+			rc = map_index(p, &p->prev, e);
+	}
+	for (size_t i = have_complete ? newest + 1 : 0; rc == MV_OK && i < n; i++) {
+		struct mv_index part;
+
+		if (list[i].kind != MV_COMMIT_PARTIAL)
+			continue;
+		mv_index_init(&part);
+		rc = mv_vault_load_index(p->v, &list[i], NULL, &part, e);
+		if (rc == MV_OK)
+			rc = map_index(p, &part, e);
+		mv_index_release(&part);
+	}
+	free(list);
+	return rc;
+}
+
 enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 			  const struct mv_pull_opts *o, struct mv_pull_stats *st,
 			  struct mv_error *e)
@@ -885,17 +935,8 @@ enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (v->has_commit) {
-		rc = mv_vault_load_index(v, &v->last, NULL, &p.prev, e);
-		if (rc)
-			goto out;
-		for (size_t i = 0; i < p.prev.nf; i++)
-			for (size_t j = 0; j < p.prev.f[i].n; j++)
-				if (bm_put(&p.map, &p.prev.f[i].e[j].blob)) {
-					rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-					goto out;
-				}
-	}
+	if (v->has_commit && (rc = load_previous(&p, e)))
+		goto out;
 	p.ix.source = strdup(o->source);
 	p.ix.info = strdup("");
 	if (!p.ix.source || !p.ix.info) {

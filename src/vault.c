@@ -213,8 +213,24 @@ static enum mv_err walk_for_commit(struct mv_vault *v, uint64_t start,
 			e->offset = (int64_t)off;
 			goto out;
 		}
-		if ((uint64_t)MV_FRAME_OVERHEAD + f.len > v->file_size - off)
+		if ((uint64_t)MV_FRAME_OVERHEAD + f.len > v->file_size - off) {
+			uint8_t tail[16];
+
+			/* A commit whose own tail ends the file was written
+			 * whole: a length that runs past it is damage, not a
+			 * torn write, and must never be cut away. */
+			if (v->file_size - off >= 48 &&
+			    mv_pread_full(v->fd, tail, sizeof tail, v->file_size - 48, v->path, e) == MV_OK &&
+			    mv_ld64(tail) == off && memcmp(tail + 8, commit_magic, 8) == 0) {
+				rc = mv_fail(e, MV_E_FRAME,
+					     "commit record at offset %llu has a damaged length",
+					     (unsigned long long)off);
+				e->offset = (int64_t)off;
+				e->record = (int64_t)seq;
+				goto out;
+			}
 			break;   /* torn inside the record */
+		}
 		rc = mv_record_read(v->fd, v->path, off, v->h.chunk_log, (int64_t)seq, &f,
 				    &pl, e);
 		if (rc) {
@@ -320,7 +336,17 @@ enum mv_err mv_vault_open(struct mv_vault **out, const char *path, int writable,
 	}
 	v->file_size = (uint64_t)st.st_size;
 	if (v->file_size < MV_MAGIC_LEN) {
-		rc = mv_fail(e, MV_E_MAGIC, "'%s' is not an mbox-vault archive (too short)", path);
+		/* A prefix of the magic (or nothing) is a creation that was
+		 * killed before its header was written: no version was lost. */
+		if ((rc = mv_pread_full(v->fd, magic, (size_t)v->file_size, 0, path, e)))
+			goto out;
+		if (memcmp(magic, mv_file_magic, (size_t)v->file_size) == 0)
+			rc = mv_fail(e, MV_E_TORN,
+				     "'%s' was cut short while being created (%llu bytes, no version): recoverable",
+				     path, (unsigned long long)v->file_size);
+		else
+			rc = mv_fail(e, MV_E_MAGIC, "'%s' is not an mbox-vault archive (too short)", path);
+		e->record = 0;
 		goto out;
 	}
 	if ((rc = mv_pread_full(v->fd, magic, sizeof magic, 0, path, e)))
@@ -330,6 +356,15 @@ enum mv_err mv_vault_open(struct mv_vault **out, const char *path, int writable,
 		goto out;
 	}
 	rc = mv_record_read(v->fd, path, MV_MAGIC_LEN, 0, 0, &f, &pl, e);
+	if (rc == MV_E_LENGTH) {
+		/* The file ends inside the header record: a torn creation too. */
+		mv_error_clear(e);
+		rc = mv_fail(e, MV_E_TORN,
+			     "'%s' was cut short while its header was written (%llu bytes, no version): recoverable",
+			     path, (unsigned long long)v->file_size);
+		e->record = 0;
+		goto out;
+	}
 	if (rc == MV_OK && f.type != MV_R_HEADER)
 		rc = mv_fail(e, MV_E_FRAME, "first record is a %s, not the header",
 			     mv_rtype_name(f.type));
@@ -531,8 +566,13 @@ enum mv_err mv_vault_load_index(struct mv_vault *v, const struct mv_commit_info 
 							 pr->count, v->h.chunk_log, e);
 			if (rc == MV_OK && f->e[f->n - pr->count].uid != pr->first_uid)
 				rc = mv_fail(e, MV_E_INDEX, "index page starts at another UID");
-			if (rc)
+			if (rc) {
+				if (e->record < 0) {
+					e->record = (int64_t)pr->seq;
+					e->offset = (int64_t)pr->off;
+				}
 				goto out;
+			}
 		}
 	}
 	if (ix->commit != c->number && c->kind != MV_COMMIT_GRANT)
@@ -573,7 +613,7 @@ enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,
 	struct mv_blob_dec *dec = NULL;
 	struct mv_buf pl;
 	uint8_t *plain = malloc((size_t)1 << v->h.chunk_log);
-	uint64_t off = b->first_off;
+	uint64_t off = b->first_off, total = 0;
 	enum mv_err rc = MV_OK;
 	char idhex[33];
 
@@ -600,6 +640,7 @@ enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,
 	for (uint32_t i = 0; i < b->nchunks; i++) {
 		struct mv_frame f;
 		size_t plen = 0;
+
 		uint64_t seq = b->first_seq + i;
 
 		rc = mv_record_read(v->fd, v->path, off, v->h.chunk_log, (int64_t)seq, &f, &pl, e);
@@ -612,8 +653,10 @@ enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,
 				     : "a chunk marked last is followed by more chunks");
 		if (rc == MV_OK)
 			rc = mv_chunk_open(cc, seq, f.flags, pl.data, pl.len, i, plain, &plen, e);
-		if (rc == MV_OK)
+		if (rc == MV_OK) {
+			total += plen;
 			rc = mv_blob_dec_feed(dec, plain, plen, e);
+		}
 		if (rc) {
 			e->record = (int64_t)seq;
 			e->offset = (int64_t)off;
@@ -623,6 +666,11 @@ enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,
 			goto out;
 		}
 		off += MV_FRAME_OVERHEAD + f.len;
+	}
+	if (total != b->padded_size) {
+		rc = mv_fail(e, MV_E_LENGTH, "message %s: chunks hold %llu bytes, its reference declares %llu",
+			     idhex, (unsigned long long)total, (unsigned long long)b->padded_size);
+		goto out;
 	}
 	rc = mv_blob_dec_end(dec, e);
 	if (rc)

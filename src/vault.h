@@ -20,7 +20,7 @@
 #include "merkle.h"
 #include "note.h"
 
-#define MV_MAX_STANZA_RECORDS 64
+#define MV_MAX_STANZA_RECORDS MV_MAX_GRANTS
 
 struct mv_commit_info {
 	uint32_t number;
