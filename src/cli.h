@@ -7,11 +7,13 @@
 #define MV_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "header.h"
 #include "identity.h"
 #include "pull.h"
+#include "transport.h"
 #include "vault.h"
 
 /* Exit codes (README "Exit codes"). */
@@ -47,6 +49,8 @@ int cli_error(const struct mv_error *e);
 /* printf-style usage/other error; returns code. */
 int cli_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_exit_code(enum mv_err code);
+/* Writes s as a JSON string (quotes and escapes). */
+void cli_json_str(FILE *f, const char *s);
 
 /* Key material from the command line and environment. */
 struct cli_keys {
@@ -66,6 +70,28 @@ int cli_key_option(struct cli_keys *k, int argc, char **argv, int *i);
 int cli_keys_load(struct cli_keys *k, int need, int confirm, struct mv_error *e);
 int cli_keys_present(const struct cli_keys *k);
 void cli_keys_release(struct cli_keys *k);
+
+/* The first line of a file, or an environment variable's value, in
+ * secure memory (mv_secure_free); NULL if absent or unreadable. */
+char *cli_secret_file(const char *path, size_t *len, struct mv_error *e);
+char *cli_secret_env(const char *name, size_t *len);
+
+/* IMAP connection options shared by pull and push (cli_imap.c). */
+struct cli_imap {
+	const char *user, *password_file, *token_file, *cacert, *pin;
+	int insecure_plaintext;
+	char *secret;                /* secure memory */
+	const char **include, **exclude;
+	size_t ninclude, nexclude;
+};
+/* Parses an IMAP option at argv[*i] as cli_key_option does. */
+int cli_imap_option(struct cli_imap *ci, int argc, char **argv, int *i);
+/* 1 for imap:// and imaps:// targets. */
+int cli_is_imap(const char *s);
+/* Fills o from the URL and options, reading the password (file,
+ * MBOX_VAULT_IMAP_PASSWORD, no-echo prompt) or token; an exit code. */
+int cli_imap_load(struct cli_imap *ci, const char *url, struct mv_conn_opts *o);
+void cli_imap_release(struct cli_imap *ci);
 
 /* Reads a secret from the TTY without echo; NULL if there is no TTY. */
 char *cli_prompt_secret(const char *prompt, size_t *len);

@@ -38,7 +38,7 @@ int cli_exit_code(enum mv_err code)
 	}
 }
 
-static void json_str(FILE *f, const char *s)
+void cli_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -69,7 +69,7 @@ int cli_error(const struct mv_error *e)
 		if (e->offset >= 0)
 			fprintf(stderr, "\"offset\":%lld,", (long long)e->offset);
 		fputs("\"message\":", stderr);
-		json_str(stderr, e->msg);
+		cli_json_str(stderr, e->msg);
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "mbox-vault: %s (%s)\n", e->msg, mv_err_name(e->code));
@@ -80,13 +80,19 @@ int cli_error(const struct mv_error *e)
 int cli_die(int code, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[1024];
 
 	cli_progress_done();
-	fputs("mbox-vault: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (cli_log_json) {
+		fprintf(stderr, "{\"event\":\"error\",\"exit\":%d,\"message\":", code);
+		cli_json_str(stderr, msg);
+		fputs("}\n", stderr);
+	} else {
+		fprintf(stderr, "mbox-vault: %s\n", msg);
+	}
 	return code;
 }
 
@@ -142,7 +148,7 @@ char *cli_prompt_secret(const char *prompt, size_t *len)
 }
 
 /* Reads the first line of a file into secure memory. */
-static char *read_secret_file(const char *path, size_t *len, struct mv_error *e)
+char *cli_secret_file(const char *path, size_t *len, struct mv_error *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char *buf;
@@ -150,7 +156,7 @@ static char *read_secret_file(const char *path, size_t *len, struct mv_error *e)
 	size_t n = 0;
 
 	if (fd < 0) {
-		mv_fail(e, MV_E_IO, "cannot open passphrase file '%s': %s", path, strerror(errno));
+		mv_fail(e, MV_E_IO, "cannot open secret file '%s': %s", path, strerror(errno));
 		return NULL;
 	}
 	buf = mv_secure_alloc(4096);
@@ -193,7 +199,7 @@ int cli_key_option(struct cli_keys *k, int argc, char **argv, int *i)
 	return 0;
 }
 
-static char *env_secret(const char *name, size_t *len)
+char *cli_secret_env(const char *name, size_t *len)
 {
 	const char *s = getenv(name);
 	char *buf;
@@ -224,7 +230,7 @@ int cli_keys_load(struct cli_keys *k, int need, int confirm, struct mv_error *e)
 		if (rc)
 			return rc;
 		if (prot) {
-			ip = env_secret("MBOX_VAULT_IDENTITY_PASSPHRASE", &il);
+			ip = cli_secret_env("MBOX_VAULT_IDENTITY_PASSPHRASE", &il);
 			if (!ip)
 				ip = cli_prompt_secret("identity passphrase: ", &il);
 			if (!ip)
@@ -241,10 +247,10 @@ int cli_keys_load(struct cli_keys *k, int need, int confirm, struct mv_error *e)
 		k->creds.ed_seed = k->id->ed_seed;
 	}
 	if (k->passphrase_file) {
-		k->pass = read_secret_file(k->passphrase_file, &k->passlen, e);
+		k->pass = cli_secret_file(k->passphrase_file, &k->passlen, e);
 		if (!k->pass)
 			return e->code;
-	} else if (!(k->pass = env_secret("MBOX_VAULT_PASSPHRASE", &k->passlen)) &&
+	} else if (!(k->pass = cli_secret_env("MBOX_VAULT_PASSPHRASE", &k->passlen)) &&
 		   need && !k->id) {
 		k->pass = cli_prompt_secret("archive passphrase: ", &k->passlen);
 		if (!k->pass)
@@ -395,7 +401,7 @@ void cli_progress(void *ctx, const struct mv_progress *p)
 	if (cli_log_json) {
 		if (p->event || now != last) {
 			fprintf(stderr, "{\"event\":\"%s\",\"folder\":", p->event ? p->event : "progress");
-			json_str(stderr, p->folder ? p->folder : "");
+			cli_json_str(stderr, p->folder ? p->folder : "");
 			fprintf(stderr, ",\"messages\":%llu,\"bytes\":%llu}\n",
 				(unsigned long long)p->messages, (unsigned long long)p->bytes);
 			last = now;

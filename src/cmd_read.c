@@ -323,6 +323,10 @@ int cmd_export(int argc, char **argv)
 	for (size_t i = 0; i < ix.nf; i++) {
 		struct mv_folder *f = &ix.f[i];
 
+		if (mv_sink_folder(s, f->name, (char)f->delim, &e)) {
+			rc = cli_error(&e);
+			goto out;
+		}
 		for (size_t j = 0; j < f->n; j++) {
 			struct mv_entry *en = &f->e[j];
 			struct mv_msgmeta m;

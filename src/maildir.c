@@ -93,6 +93,19 @@ out:
 	return yes;
 }
 
+/* Reads the next entry of d (the directory path) into *de, NULL at the
+ * end.  MV_E_IO: readdir() tells an error only through errno. */
+static enum mv_err next_entry(DIR *d, const char *path, struct dirent **de,
+			      struct mv_error *e)
+{
+	errno = 0;
+	*de = readdir(d);
+	if (!*de && errno)
+		return mv_fail(e, MV_E_IO, "cannot read '%s': %s", path,
+			       strerror(errno));
+	return MV_OK;
+}
+
 void mv_maildir_folders_free(struct mv_maildir_folder *f, size_t n)
 {
 	if (!f)
@@ -153,14 +166,8 @@ enum mv_err mv_maildir_list(const char *root, struct mv_maildir_folder **out,
 	for (;;) {
 		int ok;
 
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno)
-				rc = mv_fail(e, MV_E_IO, "cannot read '%s': %s",
-					     root, strerror(errno));
+		if ((rc = next_entry(d, root, &de, e)) != MV_OK || !de)
 			break;
-		}
 		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
@@ -297,9 +304,8 @@ void mv_maildir_parse_keywords(const char *text, size_t n, char *names[26])
 	}
 }
 
-/* Reads dir/dovecot-keywords into names[] (all NULL if there is none). */
-static enum mv_err read_keywords(const char *dir, char *names[26],
-				 struct mv_error *e)
+enum mv_err mv_maildir_read_keywords(const char *dir, char *names[26],
+				     struct mv_error *e)
 {
 	char *path = NULL, *text = NULL;
 	size_t len = 0;
@@ -466,14 +472,8 @@ static enum mv_err scan_dir(const char *folder, const char *sub, int in_new,
 		uint32_t flags;
 		char letters[27];
 
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno)
-				rc = mv_fail(e, MV_E_IO, "cannot read '%s': %s",
-					     dir, strerror(errno));
+		if ((rc = next_entry(d, dir, &de, e)) != MV_OK || !de)
 			break;
-		}
 		if (de->d_name[0] == '.')
 			continue;
 		if (mv_maildir_parse_name(de->d_name, &base_len, &flags,
@@ -547,7 +547,7 @@ enum mv_err mv_maildir_scan(const struct mv_maildir_folder *f,
 
 	*out = NULL;
 	*n = 0;
-	rc = read_keywords(f->path, names, e);
+	rc = mv_maildir_read_keywords(f->path, names, e);
 	if (rc)
 		goto out;
 	rc = scan_dir(f->path, "new", 1, names, &l, e);

@@ -80,4 +80,14 @@ int mv_maildir_parse_name(const char *name, size_t *base_len, uint32_t *flags,
  */
 void mv_maildir_parse_keywords(const char *text, size_t n, char *names[26]);
 
+/*
+ * Reads dir/dovecot-keywords into names[26] as mv_maildir_parse_keywords
+ * does; all 26 are NULL when there is no such file.  At most 64 KiB is
+ * read, and a line cut there is dropped.  The caller frees each entry;
+ * after a failure all are NULL.  MV_E_IO, MV_E_NOMEM, MV_E_LIMIT (path
+ * over 4096 bytes).
+ */
+enum mv_err mv_maildir_read_keywords(const char *dir, char *names[26],
+				     struct mv_error *e);
+
 #endif

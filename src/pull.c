@@ -1,5 +1,6 @@
 /* pull.c - local mailboxes into a version; see pull.h. */
 #include "pull.h"
+#include "pull_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,17 +19,9 @@
 #include "msgmeta.h"
 #include "utf7.h"
 
-/* Messages up to this size are read whole, hashed, and skipped when their
- * content is already stored; larger ones are hashed in a first pass. */
-#define SMALL_MAX (8u << 20)
-#define IOBUF (256u << 10)
 
 /* ---- content hash -> blob map (open addressing) ---- */
 
-struct blobmap {
-	struct mv_blobref *slot;
-	size_t cap, n;
-};
 
 static size_t bm_pos(const struct blobmap *m, const uint8_t *h)
 {
@@ -82,33 +75,7 @@ static int bm_put(struct blobmap *m, const struct mv_blobref *b)
  * the next ones; the main thread hands finished messages to the writer in
  * the order it read them, so the archive is the same as a single thread's.
  */
-#define JOBS 16
-/* Raw bytes queued for compression at most (P10: bounded memory). */
-#define INFLIGHT_MAX (16u << 20)
-#define WORKERS 2
 
-struct job {
-	int state;                 /* 0 free, 1 queued, 2 working, 3 done */
-	uint8_t *raw;
-	size_t n;
-	uint8_t hash[32];
-	int comp;
-	struct mv_buf out;         /* the stored stream */
-	enum mv_err rc;
-	char err[sizeof(((struct mv_error *)0)->msg)];
-	size_t fno, eno;           /* the entry waiting for this blob */
-};
-
-struct pool {
-	pthread_mutex_t mu;
-	pthread_cond_t cv_work, cv_done;
-	struct job job[JOBS];
-	size_t head, tail, count;  /* ring of jobs in submission order */
-	size_t inflight;           /* raw bytes held by jobs */
-	int stop;
-	pthread_t th[WORKERS];
-	int nth;
-};
 
 static enum mv_err collect(void *ctx, const uint8_t *p, size_t n, struct mv_error *e)
 {
@@ -200,25 +167,10 @@ static void pool_stop(struct pool *pl)
 
 /* ---- the pull ---- */
 
-struct pull {
-	struct mv_vault *v;
-	struct mv_writer *w;
-	const struct mv_pull_opts *o;
-	struct mv_pull_stats *st;
-	struct mv_index prev;        /* previous version's index, if any */
-	struct mv_index ix;          /* the version being built */
-	struct blobmap map;
-	uint8_t *buf;                /* SMALL_MAX bytes */
-	time_t last_ckpt;
-	uint64_t bytes_at_ckpt;
-	char display[MV_MAX_FOLDER_NAME * 4 + 1];
-	struct pool pool;
-	int have_pool;
-};
 
 /* Hands the oldest finished jobs to the writer; with all = 1, waits for
  * every job. */
-static enum mv_err retire(struct pull *p, int all, struct mv_error *e)
+enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 {
 	struct pool *pl = &p->pool;
 	enum mv_err rc = MV_OK;
@@ -296,7 +248,7 @@ static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint
 	for (;;) {
 		int room;
 
-		if ((rc = retire(p, 0, e))) {
+		if ((rc = mv_pull_retire(p, 0, e))) {
 			free(copy);
 			return rc;
 		}
@@ -323,7 +275,7 @@ static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint
 	return MV_OK;
 }
 
-static void progress(struct pull *p, const char *event)
+void mv_pull_progress(struct pull *p, const char *event)
 {
 	struct mv_progress pr = { p->display, p->st->messages, p->st->bytes, 0, event };
 
@@ -331,26 +283,30 @@ static void progress(struct pull *p, const char *event)
 		p->o->progress(p->o->progress_ctx, &pr);
 }
 
-static enum mv_err maybe_checkpoint(struct pull *p, struct mv_error *e)
+enum mv_err mv_pull_checkpoint(struct pull *p, struct mv_error *e)
 {
 	uint64_t every = p->o->checkpoint_bytes ? p->o->checkpoint_bytes : 64u << 20;
 	unsigned secs = p->o->checkpoint_secs ? p->o->checkpoint_secs : 30;
-	uint64_t written = mv_writer_bytes(p->w);
+	/* Paced by message bytes read, not bytes written, and by mv_now():
+	 * both are the same in every run over the same input (and the clock
+	 * stands still in test builds), so checkpoints land at the same
+	 * messages whatever the threads' timing (P11). */
+	uint64_t seen = p->st->bytes;
 	enum mv_err rc;
 
-	if (written - p->bytes_at_ckpt < every && time(NULL) - p->last_ckpt < (time_t)secs)
+	if (seen - p->bytes_at_ckpt < every && mv_now() - p->last_ckpt < (uint64_t)secs)
 		return MV_OK;
-	if (written == p->bytes_at_ckpt)
+	if (seen == p->bytes_at_ckpt)
 		return MV_OK;
-	if ((rc = retire(p, 1, e)))
+	if ((rc = mv_pull_retire(p, 1, e)))
 		return rc;
 	rc = mv_writer_commit(p->w, &p->ix, MV_COMMIT_PARTIAL, e);
 	if (rc)
 		return rc;
 	p->st->checkpoints++;
-	p->bytes_at_ckpt = mv_writer_bytes(p->w);
-	p->last_ckpt = time(NULL);
-	progress(p, "checkpoint");
+	p->bytes_at_ckpt = seen;
+	p->last_ckpt = mv_now();
+	mv_pull_progress(p, "checkpoint");
 	return MV_OK;
 }
 
@@ -378,7 +334,7 @@ static enum mv_err read_full(int fd, uint8_t *b, size_t n, const char *path,
  * that holds them.  Compressed messages go through the pool, so the
  * entry's blob reference may be filled in later (before any commit).
  */
-static enum mv_err store_buffer(struct pull *p, const uint8_t *b, size_t n,
+enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
 				size_t fno, size_t eno, struct mv_error *e)
 {
 	uint8_t h[32];
@@ -387,7 +343,7 @@ static enum mv_err store_buffer(struct pull *p, const uint8_t *b, size_t n,
 	struct mv_blobref *out = &p->ix.f[fno].e[eno].blob;
 
 	mv_vault_content_hash(p->v, b, n, h);
-	if (p->have_pool && pending_has(p, h) && (rc = retire(p, 1, e)))
+	if (p->have_pool && pending_has(p, h) && (rc = mv_pull_retire(p, 1, e)))
 		return rc;
 	if ((have = bm_get(&p->map, h))) {
 		*out = *have;
@@ -414,7 +370,7 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 				   struct mv_error *e)
 {
 	/* The writer takes one message at a time: queued ones go first. */
-	if (retire(p, 1, e))
+	if (mv_pull_retire(p, 1, e))
 		return e->code;
 	struct mv_blake2b *hs = mv_vault_content_hasher(p->v);
 	uint8_t h[32];
@@ -477,7 +433,7 @@ static uint32_t fresh_uidvalidity(void)
 }
 
 /* Starts folder name in the new index, carrying UIDVALIDITY over. */
-static struct mv_folder *begin_folder(struct pull *p, const char *name, char delim,
+struct mv_folder *mv_pull_begin_folder(struct pull *p, const char *name, char delim,
 				      struct mv_folder **prevf, struct mv_error *e)
 {
 	struct mv_folder *f = mv_index_add_folder(&p->ix, name, strlen(name), (uint8_t)delim);
@@ -502,7 +458,7 @@ static struct mv_folder *begin_folder(struct pull *p, const char *name, char del
 	return f;
 }
 
-static enum mv_err set_keywords(struct mv_entry *en, char **kw, size_t n,
+enum mv_err mv_pull_set_keywords(struct mv_entry *en, char **kw, size_t n,
 				struct mv_error *e)
 {
 	if (n > MV_MAX_KEYWORDS)
@@ -524,7 +480,7 @@ static enum mv_err set_keywords(struct mv_entry *en, char **kw, size_t n,
 	return MV_OK;
 }
 
-static enum mv_err set_srcmeta(struct mv_entry *en, const char *s, size_t n,
+enum mv_err mv_pull_set_srcmeta(struct mv_entry *en, const char *s, size_t n,
 			       struct mv_error *e)
 {
 	if (n > MV_MAX_SRCMETA)
@@ -639,7 +595,7 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 			break;
 		struct prevsort ps;
 
-		f = begin_folder(p, fl[i].name, '.', &prevf, e);
+		f = mv_pull_begin_folder(p, fl[i].name, '.', &prevf, e);
 		if (!f)
 			rc = e->code;
 		else if (prevsort_init(&ps, prevf, 0) != 0)
@@ -673,15 +629,15 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 			en->uid = prev_uid(&ps, f, m->base, NULL);
 			en->flags = m->flags & MV_FLAG_ALL;
 			mv_imapdate_format(en->date, (int64_t)sb.st_mtime, 0);
-			if ((rc = set_keywords(en, m->keywords, m->nkeywords, e)) ||
-			    (rc = set_srcmeta(en, m->base, strlen(m->base), e))) {
+			if ((rc = mv_pull_set_keywords(en, m->keywords, m->nkeywords, e)) ||
+			    (rc = mv_pull_set_srcmeta(en, m->base, strlen(m->base), e))) {
 				close(fd);
 				break;
 			}
 			if ((uint64_t)sb.st_size <= SMALL_MAX) {
 				rc = read_full(fd, p->buf, (size_t)sb.st_size, m->path, e);
 				if (rc == MV_OK)
-					rc = store_buffer(p, p->buf, (size_t)sb.st_size,
+					rc = mv_pull_store_buffer(p, p->buf, (size_t)sb.st_size,
 							  (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
 			} else {
 				rc = store_file_large(p, fd, (uint64_t)sb.st_size, m->path,
@@ -694,8 +650,8 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 			p->st->bytes += (uint64_t)sb.st_size;
 			if (en->uid >= f->uidnext)
 				f->uidnext = en->uid + 1;
-			progress(p, NULL);
-			rc = maybe_checkpoint(p, e);
+			mv_pull_progress(p, NULL);
+			rc = mv_pull_checkpoint(p, e);
 		}
 		if (f)
 			prevsort_free(&ps);
@@ -717,7 +673,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 
 	if ((rc = mv_mbox_open(&mb, path, p->o->mbox_format, e)))
 		return rc;
-	f = begin_folder(p, folder, '/', &prevf, e);
+	f = mv_pull_begin_folder(p, folder, '/', &prevf, e);
 	if (!f) {
 		rc = e->code;
 		goto out;
@@ -745,7 +701,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			break;
 		}
-		if ((rc = set_srcmeta(en, from, from_len, e)))
+		if ((rc = mv_pull_set_srcmeta(en, from, from_len, e)))
 			break;
 		if (mv_mbox_from_date(from, from_len, &when) != 0)
 			when = 0;
@@ -777,7 +733,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 				}
 			mv_mail_header_flags(p->buf, hdr_end ? (size_t)(hdr_end - p->buf) : len,
 					     &flags, &kw, &nkw);
-			rc = store_buffer(p, p->buf, len, (size_t)(f - p->ix.f),
+			rc = mv_pull_store_buffer(p, p->buf, len, (size_t)(f - p->ix.f),
 					  (size_t)(en - f->e), e);
 		} else {
 			/* Too big to hold: measure and hash, then rewind and store. */
@@ -801,14 +757,14 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 			if (rc)
 				break;
 			if (rc == MV_OK && pending_has(p, h))
-				rc = retire(p, 1, e);
+				rc = mv_pull_retire(p, 1, e);
 			if (rc)
 				break;
 			if ((have = bm_get(&p->map, h))) {
 				en->blob = *have;
 				p->st->deduplicated++;
 			} else {
-				rc = retire(p, 1, e);
+				rc = mv_pull_retire(p, 1, e);
 				if (rc == MV_OK)
 					rc = mv_mbox_rewind(mb, e);
 				if (rc == MV_OK)
@@ -826,7 +782,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 		}
 		en->flags = flags & MV_FLAG_ALL;
 		if (rc == MV_OK)
-			rc = set_keywords(en, kw, nkw, e);
+			rc = mv_pull_set_keywords(en, kw, nkw, e);
 		for (size_t k = 0; k < nkw; k++)
 			free(kw[k]);
 		free(kw);
@@ -835,8 +791,8 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 		en->uid = prev_uid(&ps, f, NULL, en->blob.content_hash);
 		p->st->messages++;
 		p->st->bytes += len;
-		progress(p, NULL);
-		if ((rc = maybe_checkpoint(p, e)))
+		mv_pull_progress(p, NULL);
+		if ((rc = mv_pull_checkpoint(p, e)))
 			break;
 	}
 	if (rc == MV_OK)
@@ -899,23 +855,98 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 			rc = map_index(p, &p->prev, e);
 	}
 	for (size_t i = have_complete ? newest + 1 : 0; rc == MV_OK && i < n; i++) {
-		struct mv_index part;
+		struct mv_index *part, *np;
 
 		if (list[i].kind != MV_COMMIT_PARTIAL)
 			continue;
-		mv_index_init(&part);
-		rc = mv_vault_load_index(p->v, &list[i], NULL, &part, e);
+		np = realloc(p->parts, (p->nparts + 1) * sizeof *np);
+		if (!np) {
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			break;
+		}
+		p->parts = np;
+		part = &p->parts[p->nparts++];
+		mv_index_init(part);
+		rc = mv_vault_load_index(p->v, &list[i], NULL, part, e);
 		if (rc == MV_OK)
-			rc = map_index(p, &part, e);
-		mv_index_release(&part);
+			rc = map_index(p, part, e);
 	}
 	free(list);
 	return rc;
 }
 
-enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
-			  const struct mv_pull_opts *o, struct mv_pull_stats *st,
-			  struct mv_error *e)
+const struct mv_blobref *mv_pull_lookup(struct pull *p, const uint8_t hash[32])
+{
+	return bm_get(&p->map, hash);
+}
+
+enum mv_err mv_pull_stream_begin(struct pull *p, uint64_t size, struct mv_error *e)
+{
+	enum mv_err rc;
+
+	/* The writer takes one message at a time: queued ones go first. */
+	if ((rc = mv_pull_retire(p, 1, e)) ||
+	    (rc = mv_writer_blob_begin(p->w, size, p->o->compress, p->o->pad, e)))
+		return rc;
+	p->streaming = 1;
+	p->stream_size = size;
+	p->stream_seen = 0;
+	return MV_OK;
+}
+
+enum mv_err mv_pull_stream_feed(struct pull *p, const uint8_t *b, size_t n,
+				struct mv_error *e)
+{
+	enum mv_err rc = mv_writer_blob_feed(p->w, b, n, e);
+
+	if (rc == MV_OK)
+		p->stream_seen += n;
+	return rc;
+}
+
+enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
+			       struct mv_error *e)
+{
+	enum mv_err rc = mv_writer_blob_end(p->w, out, e);
+
+	p->streaming = 0;
+	if (rc)
+		return rc;
+	/* The same bytes may be stored already (they could not be hashed
+	 * before being stored); either copy serves. */
+	if (!bm_get(&p->map, out->content_hash) && bm_put(&p->map, out))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	p->st->stored_messages++;
+	p->st->stored_bytes += out->raw_size;
+	return MV_OK;
+}
+
+void mv_pull_stream_abort(struct pull *p)
+{
+	struct mv_error e;
+	struct mv_blobref dummy;
+
+	if (!p->streaming)
+		return;
+	/* Zero bytes up to the announced size close the blob, so the
+	 * chunks already written end with a LAST chunk like any other;
+	 * nothing refers to the blob. */
+	memset(p->buf, 0, IOBUF);
+	while (p->stream_seen < p->stream_size) {
+		uint64_t left = p->stream_size - p->stream_seen;
+		size_t n = left < IOBUF ? (size_t)left : IOBUF;
+
+		if (mv_pull_stream_feed(p, p->buf, n, &e) != MV_OK)
+			break;
+	}
+	mv_writer_blob_end(p->w, &dummy, &e);
+	p->streaming = 0;
+}
+
+enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
+			const struct mv_pull_opts *o, const char *label,
+			mv_pull_source_fn source, void *ctx,
+			struct mv_pull_stats *st, struct mv_error *e)
 {
 	struct pull p;
 	enum mv_err rc = MV_OK;
@@ -926,7 +957,7 @@ enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 	p.w = w;
 	p.o = o;
 	p.st = st;
-	p.last_ckpt = time(NULL);
+	p.last_ckpt = mv_now();
 	mv_index_init(&p.prev);
 	mv_index_init(&p.ix);
 	p.buf = malloc(SMALL_MAX);
@@ -937,32 +968,49 @@ enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 	}
 	if (v->has_commit && (rc = load_previous(&p, e)))
 		goto out;
-	p.ix.source = strdup(o->source);
+	p.ix.source = strdup(label);
 	p.ix.info = strdup("");
 	if (!p.ix.source || !p.ix.info) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (strncmp(o->source, "maildir:", 8) == 0)
-		rc = pull_maildir(&p, o->source + 8, e);
-	else if (strncmp(o->source, "mbox:", 5) == 0)
-		rc = pull_mbox(&p, o->source + 5, e);
-	else
-		rc = mv_fail(e, MV_E_USAGE, "unknown source '%s'", o->source);
+	rc = source(&p, ctx, e);
 	/* Every queued message reaches the writer before the index does. */
 	if (rc == MV_OK)
-		rc = retire(&p, 1, e);
+		rc = mv_pull_retire(&p, 1, e);
 	if (rc)
 		goto out;
 	rc = mv_writer_commit(w, &p.ix, MV_COMMIT_COMPLETE, e);
 	if (rc == MV_OK)
 		st->commit = v->last.number;
 out:
+	mv_pull_stream_abort(&p);
 	if (p.have_pool)
 		pool_stop(&p.pool);
 	mv_index_release(&p.prev);
 	mv_index_release(&p.ix);
+	for (size_t i = 0; i < p.nparts; i++)
+		mv_index_release(&p.parts[i]);
+	free(p.parts);
 	free(p.map.slot);
 	free(p.buf);
 	return rc;
+}
+
+static enum mv_err local_source(struct pull *p, void *ctx, struct mv_error *e)
+{
+	const char *src = ctx;
+
+	if (strncmp(src, "maildir:", 8) == 0)
+		return pull_maildir(p, src + 8, e);
+	if (strncmp(src, "mbox:", 5) == 0)
+		return pull_mbox(p, src + 5, e);
+	return mv_fail(e, MV_E_USAGE, "unknown source '%s'", src);
+}
+
+enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
+			  const struct mv_pull_opts *o, struct mv_pull_stats *st,
+			  struct mv_error *e)
+{
+	return mv_pull_run(v, w, o, o->source, local_source, (void *)o->source, st, e);
 }

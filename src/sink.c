@@ -1,7 +1,10 @@
 /*
  * sink.c - plaintext output as Maildir++, mboxrd, tar or zip; see sink.h,
- * whose header comment states the layout and quoting rules this file
- * implements.
+ * whose header comment states the layout and quoting rules the sink
+ * module implements.  This file holds the dispatch of every mv_sink_*
+ * call, the folder-name mapping, the Maildir writer and the Maildir
+ * naming the tar/zip writer shares; sink_mbox.c writes mboxrd and
+ * sink_archive.c tar and zip (sink_int.h is their private contract).
  *
  * Memory is bounded: message bytes go through one 64 KiB output buffer
  * (maildir, mbox) or straight to libarchive (tar, zip, whose member size
@@ -10,12 +13,11 @@
  * folder keeps its keyword table and the set of base names it holds, so
  * that a name is never used twice.
  *
- * This is the only module that calls libarchive.
+ * This is the only module that calls libarchive, and sink_archive.c the
+ * only file in it that does.
  */
 #include "sink.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,21 +32,20 @@
 
 #include "buf.h"
 #include "maildir.h"
+#include "mailhdr.h"
+#include "sink_int.h"
 #include "utf7.h"
 
 #define OUTBUF_SIZE 65536
-#define STR_MAX 65536           /* cap on any name or path we build */
 #define MAX_WARNINGS 1000       /* the last slot then counts the rest */
-#define NLETTERS 26             /* dovecot-keywords letters a..z */
 #define NAME_MAX_SAFE 200       /* longest source Maildir name we keep */
-#define FROM_LINE_MAX 4000      /* the mbox reader allows 4096 */
 #define NAME_TRIES 100          /* generated names tried before giving up */
+
+const char *const mv_sink_subdirs[3] = { "cur", "new", "tmp" };
 
 /* ---- small helpers ---- */
 
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *str_printf(const char *fmt, ...)
+char *mv_sink_printf(const char *fmt, ...)
 {
 	va_list ap;
 	char *s = NULL;
@@ -109,9 +110,7 @@ static enum mv_err fsync_dir(const char *path, struct mv_error *e)
 	return MV_OK;
 }
 
-/* Creates path exclusively, 0600 whatever the umask.  Returns the fd or
- * -1 with errno set. */
-static int create_file(const char *path)
+int mv_sink_create_file(const char *path)
 {
 	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
 		      0600);
@@ -127,8 +126,7 @@ static int create_file(const char *path)
 	return fd;
 }
 
-/* "dir" of "dir/name"; "." when there is no '/'.  Caller frees. */
-static char *parent_of(const char *path)
+char *mv_sink_parent_of(const char *path)
 {
 	const char *sl = strrchr(path, '/');
 
@@ -140,11 +138,6 @@ static char *parent_of(const char *path)
 }
 
 /* ---- a set of strings (base names already used in a folder) ---- */
-
-struct nameset {
-	char **slot;
-	size_t cap, n;          /* cap is 0 or a power of two */
-};
 
 static size_t name_hash(const char *s)
 {
@@ -176,8 +169,7 @@ static void nameset_put(char **slot, size_t cap, char *s)
 	slot[i] = s;
 }
 
-/* Adds a copy of s (no-op if present).  MV_E_NOMEM. */
-static enum mv_err nameset_add(struct nameset *ns, const char *s, size_t len)
+enum mv_err mv_sink_nameset_add(struct nameset *ns, const char *s, size_t len)
 {
 	char *c = strndup(s, len);
 
@@ -217,66 +209,7 @@ static void nameset_release(struct nameset *ns)
 	ns->cap = ns->n = 0;
 }
 
-/* ---- state ---- */
-
-struct folder {
-	char *name;             /* source bytes; "INBOX" for any case of it */
-	char delim;             /* '\0' for INBOX */
-	char *label;            /* printable form of name, for warnings */
-	/* maildir: directory path; tar/zip: member prefix ("" or ".X/");
-	 * mbox: file path. */
-	char *where;
-	char *kw[NLETTERS];     /* keyword of each letter a..z, or NULL */
-	int kw_dirty;           /* kw changed since dovecot-keywords was written */
-	int cur_dirty;          /* maildir: cur/ gained entries since the last sync */
-	int dir_dirty;          /* maildir: the folder directory changed */
-	int mbox_created;       /* mbox: this session created the file */
-	struct nameset names;   /* maildir, tar, zip: base names in the folder */
-};
-
-enum quote_state { Q_START, Q_MATCH, Q_MID };
-
-struct mv_sink {
-	enum mv_sink_kind kind;
-	char *root;                 /* OUT, or the tar/zip file */
-	int64_t now;                /* time of open: directory member mtimes */
-	uint64_t counter;           /* for generated names */
-
-	struct folder **folders;
-	size_t nfolders, capfolders;
-	struct folder *last;        /* lookup cache: mail comes folder by folder */
-
-	char **dirty;               /* directories to fsync at close */
-	size_t ndirty, capdirty;
-
-	char **warn;
-	size_t nwarn, nmore;    /* stored, and left out past the cap */
-
-	/* The message being written. */
-	int active;
-	struct folder *cur;
-	uint64_t size, got;
-	int64_t when;
-	uint8_t last_byte;          /* last message byte (mbox) */
-	int fd;                     /* maildir tmp file */
-	char *tmp_path;             /* maildir */
-	char *base;                 /* maildir, tar, zip: chosen base name */
-	char info[3 + 6 + NLETTERS + 1];  /* ":2,FLAGS" */
-	uint8_t *obuf;
-	size_t olen;
-
-	/* mbox: the open file, kept while messages stay in its folder. */
-	struct folder *mbox_folder;
-	int mbox_fd;
-	off_t mbox_start;           /* where the current message began */
-	enum quote_state q;
-	size_t qk;                  /* bytes of "From " held in Q_MATCH */
-
-	/* tar / zip */
-	struct archive *ar;
-	int ar_fd;
-	enum mv_err broken;         /* non-zero: a member is incomplete */
-};
+/* ---- kinds, warnings, directories ---- */
 
 int mv_sink_kind_parse(const char *name, enum mv_sink_kind *k)
 {
@@ -301,11 +234,8 @@ static int is_archive(const struct mv_sink *s)
 	return s->kind == MV_SINK_TAR || s->kind == MV_SINK_ZIP;
 }
 
-static void warn(struct mv_sink *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
 /* Warnings are best effort: without memory one is lost, never the export. */
-static void warn(struct mv_sink *s, const char *fmt, ...)
+void mv_sink_warn(struct mv_sink *s, const char *fmt, ...)
 {
 	va_list ap;
 	char *w = NULL;
@@ -317,7 +247,7 @@ static void warn(struct mv_sink *s, const char *fmt, ...)
 	}
 	if (s->nwarn >= MAX_WARNINGS - 1) {
 		s->nmore++;
-		w = str_printf("%zu further warnings left out", s->nmore);
+		w = mv_sink_printf("%zu further warnings left out", s->nmore);
 		if (!w)
 			return;
 		free(s->warn[MAX_WARNINGS - 1]);
@@ -333,7 +263,7 @@ static void warn(struct mv_sink *s, const char *fmt, ...)
 		s->warn[s->nwarn++] = w;
 }
 
-static enum mv_err dirty_add(struct mv_sink *s, const char *dir)
+enum mv_err mv_sink_dirty_add(struct mv_sink *s, const char *dir)
 {
 	char *c;
 
@@ -355,10 +285,8 @@ static enum mv_err dirty_add(struct mv_sink *s, const char *dir)
 	return MV_OK;
 }
 
-/* Creates directory path 0700 (umask-independent) unless it exists;
- * records parent for the closing fsync when it creates it. */
-static enum mv_err make_dir(struct mv_sink *s, const char *path,
-			    const char *parent, struct mv_error *e)
+enum mv_err mv_sink_make_dir(struct mv_sink *s, const char *path,
+			     const char *parent, struct mv_error *e)
 {
 	struct stat st;
 
@@ -366,7 +294,7 @@ static enum mv_err make_dir(struct mv_sink *s, const char *path,
 		if (chmod(path, 0700) != 0)
 			return mv_fail(e, MV_E_IO, "cannot create '%s': %s", path,
 				       strerror(errno));
-		if (dirty_add(s, parent))
+		if (mv_sink_dirty_add(s, parent))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		return MV_OK;
 	}
@@ -377,6 +305,33 @@ static enum mv_err make_dir(struct mv_sink *s, const char *path,
 		return mv_fail(e, MV_E_EXISTS,
 			       "cannot create '%s': it exists and is not a directory",
 			       path);
+	return MV_OK;
+}
+
+/* ---- output buffer (maildir, mbox) ---- */
+
+enum mv_err mv_sink_obuf_flush(struct mv_sink *s, int fd, const char *path,
+			       struct mv_error *e)
+{
+	size_t n = s->olen;
+
+	s->olen = 0;
+	return write_all(fd, s->obuf, n, path, e);
+}
+
+enum mv_err mv_sink_obuf_add(struct mv_sink *s, int fd, const char *path,
+			     const void *p, size_t n, struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if (s->olen + n > OUTBUF_SIZE) {
+		if ((rc = mv_sink_obuf_flush(s, fd, path, e)) != MV_OK)
+			return rc;
+		if (n >= OUTBUF_SIZE)
+			return write_all(fd, p, n, path, e);
+	}
+	memcpy(s->obuf + s->olen, p, n);
+	s->olen += n;
 	return MV_OK;
 }
 
@@ -560,145 +515,6 @@ static void folder_free(struct folder *f)
 	free(f);
 }
 
-/* Adds the base names (up to ':') of dir's entries to f->names. */
-static enum mv_err load_names(struct folder *f, const char *dir,
-			      struct mv_error *e)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	enum mv_err rc = MV_OK;
-
-	if (!d)
-		return mv_fail(e, MV_E_IO, "cannot open '%s': %s", dir,
-			       strerror(errno));
-	while (!rc && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		rc = nameset_add(&f->names, de->d_name, strcspn(de->d_name, ":"));
-	}
-	closedir(d);
-	return rc ? mv_fail(e, rc, "out of memory") : MV_OK;
-}
-
-/* Reads an existing dovecot-keywords so new letters do not reuse old ones. */
-static enum mv_err load_keywords(struct folder *f, struct mv_error *e)
-{
-	char *path = str_printf("%s/dovecot-keywords", f->where);
-	char text[NLETTERS * (MV_MAX_KEYWORD_LEN + 5)];
-	size_t len = 0;
-	ssize_t r;
-	int fd = -1;
-	enum mv_err rc = MV_OK;
-
-	if (!path)
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			rc = mv_fail(e, MV_E_IO, "cannot open '%s': %s", path,
-				     strerror(errno));
-		goto out;
-	}
-	/* 26 well-formed lines fit in text; anything past it is not ours. */
-	while (len < sizeof text &&
-	       (r = read(fd, text + len, sizeof text - len)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = mv_fail(e, MV_E_IO, "cannot read '%s': %s", path,
-				     strerror(errno));
-			goto out;
-		}
-		len += (size_t)r;
-	}
-	mv_maildir_parse_keywords(text, len, f->kw);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
-}
-
-static enum mv_err ar_header(struct mv_sink *s, const char *name, int dir,
-			     uint64_t size, int64_t mtime, struct mv_error *e);
-
-/* Creates (on disk or as members) what a new folder needs. */
-static enum mv_err folder_setup(struct mv_sink *s, struct folder *f,
-				const char *rel, struct mv_error *e)
-{
-	static const char *const subs[] = { "cur", "new", "tmp" };
-	enum mv_err rc = MV_OK;
-	char *p = NULL;
-
-	if (s->kind == MV_SINK_MBOX) {
-		/* Intermediate directories of "A/B/C.mbox". */
-		for (const char *sl = strchr(rel, '/'); sl && !rc; sl = strchr(sl + 1, '/')) {
-			char *dir = str_printf("%s/%.*s", s->root, (int)(sl - rel), rel);
-			char *par = dir ? parent_of(dir) : NULL;
-
-			rc = dir && par ? make_dir(s, dir, par, e)
-					: mv_fail(e, MV_E_NOMEM, "out of memory");
-			free(dir);
-			free(par);
-		}
-		f->where = str_printf("%s/%s", s->root, rel);
-		return rc ? rc : f->where ? MV_OK : mv_fail(e, MV_E_NOMEM, "out of memory");
-	}
-	if (is_archive(s)) {
-		f->where = str_printf("%s%s", rel, *rel ? "/" : "");
-		if (!f->where)
-			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		if (*rel)
-			rc = ar_header(s, rel, 1, 0, s->now, e);
-		for (size_t i = 0; i < 3 && !rc; i++) {
-			if (!(p = str_printf("%s%s", f->where, subs[i])))
-				return mv_fail(e, MV_E_NOMEM, "out of memory");
-			rc = ar_header(s, p, 1, 0, s->now, e);
-			free(p);
-		}
-		if (!rc && *rel) {
-			if (!(p = str_printf("%smaildirfolder", f->where)))
-				return mv_fail(e, MV_E_NOMEM, "out of memory");
-			rc = ar_header(s, p, 0, 0, s->now, e);
-			free(p);
-		}
-		return rc;
-	}
-	f->where = *rel ? str_printf("%s/%s", s->root, rel) : strdup(s->root);
-	if (!f->where)
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	if (*rel && (rc = make_dir(s, f->where, s->root, e)) != MV_OK)
-		return rc;
-	for (size_t i = 0; i < 3 && !rc; i++) {
-		if (!(p = str_printf("%s/%s", f->where, subs[i])))
-			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		rc = make_dir(s, p, f->where, e);
-		if (!rc && i < 2)
-			rc = load_names(f, p, e);
-		free(p);
-	}
-	if (!rc && *rel) {
-		int fd;
-
-		/* Dovecot's marker for a Maildir++ subfolder. */
-		if (!(p = str_printf("%s/maildirfolder", f->where)))
-			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		fd = create_file(p);
-		if (fd >= 0) {
-			if (fsync(fd) != 0)
-				rc = mv_fail(e, MV_E_IO, "cannot sync '%s': %s", p,
-					     strerror(errno));
-			close(fd);
-			f->dir_dirty = 1;
-		} else if (errno != EEXIST) {
-			rc = mv_fail(e, MV_E_IO, "cannot create '%s': %s", p,
-				     strerror(errno));
-		}
-		free(p);
-	}
-	return rc ? rc : load_keywords(f, e);
-}
-
 static enum mv_err get_folder(struct mv_sink *s, const char *name, char delim,
 			      struct folder **out, struct mv_error *e)
 {
@@ -750,7 +566,7 @@ static enum mv_err get_folder(struct mv_sink *s, const char *name, char delim,
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = folder_setup(s, f, (const char *)rel.data, e)) != MV_OK) {
+	if ((rc = s->w->folder(s, f, (const char *)rel.data, e)) != MV_OK) {
 		mv_error_prefix(e, "folder '%s'", f->label);
 		goto out;
 	}
@@ -764,7 +580,7 @@ out:
 	return rc;
 }
 
-/* ---- names, flags, keywords ---- */
+/* ---- Maildir names, flags, keywords (maildir, tar, zip) ---- */
 
 /* A source Maildir name we can keep: printable ASCII without '/' and ':',
  * not starting with '.', 1..200 bytes. */
@@ -790,15 +606,13 @@ static char *generated_name(struct mv_sink *s, int64_t when)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return str_printf("%lld.M%ldP%ld_%llu.mbox-vault",
-			  (long long)(when < 0 ? 0 : when), ts.tv_nsec / 1000,
-			  (long)getpid(), (unsigned long long)++s->counter);
+	return mv_sink_printf("%lld.M%ldP%ld_%llu.mbox-vault",
+			      (long long)(when < 0 ? 0 : when), ts.tv_nsec / 1000,
+			      (long)getpid(), (unsigned long long)++s->counter);
 }
 
-/* Sets s->base: the source's name if it is safe and unused in the folder,
- * else a generated one not in use either. */
-static enum mv_err pick_base(struct mv_sink *s, const struct mv_msgmeta *m,
-			     struct mv_error *e)
+enum mv_err mv_sink_pick_base(struct mv_sink *s, const struct mv_msgmeta *m,
+			      struct mv_error *e)
 {
 	struct folder *f = s->cur;
 	int tries = 0;
@@ -815,25 +629,7 @@ static enum mv_err pick_base(struct mv_sink *s, const struct mv_msgmeta *m,
 	return s->base ? MV_OK : mv_fail(e, MV_E_NOMEM, "out of memory");
 }
 
-/* A keyword dovecot-keywords can hold and our Maildir reader reads back:
- * an IMAP atom (RFC 9051 flag-keyword) of 1..255 bytes. */
-static int valid_keyword(const char *k)
-{
-	size_t n = strlen(k);
-
-	if (n == 0 || n > MV_MAX_KEYWORD_LEN)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)k[i];
-
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c))
-			return 0;
-	}
-	return 1;
-}
-
-/* Fills s->info (":2,FLAGS") from meta; new keywords get letters. */
-static void make_info(struct mv_sink *s, const struct mv_msgmeta *m)
+void mv_sink_make_info(struct mv_sink *s, const struct mv_msgmeta *m)
 {
 	static const struct {
 		uint32_t flag;
@@ -854,6 +650,9 @@ static void make_info(struct mv_sink *s, const struct mv_msgmeta *m)
 			s->info[o++] = sys[i].c;
 	for (size_t i = 0; i < m->nkeywords; i++) {
 		const char *k = m->keywords[i];
+		/* A keyword dovecot-keywords can hold and our Maildir reader
+		 * reads back. */
+		int kw_ok = mv_keyword_valid(k, strlen(k));
 		struct mv_buf lab;
 		int letter = -1, free_slot = -1;
 
@@ -863,7 +662,7 @@ static void make_info(struct mv_sink *s, const struct mv_msgmeta *m)
 			else if (!f->kw[j] && free_slot < 0)
 				free_slot = j;
 		}
-		if (letter < 0 && valid_keyword(k) && free_slot >= 0) {
+		if (letter < 0 && kw_ok && free_slot >= 0) {
 			char *c = strdup(k);
 
 			if (c) {
@@ -878,11 +677,13 @@ static void make_info(struct mv_sink *s, const struct mv_msgmeta *m)
 		}
 		mv_buf_init(&lab, STR_MAX);
 		if (add_printable(&lab, k) == MV_OK && mv_buf_cstr(&lab) == MV_OK)
-			warn(s, "folder '%s': keyword '%s' of message '%s' left out: %s",
-			     f->label, (const char *)lab.data, s->base,
-			     !valid_keyword(k) ? "not a valid IMAP keyword"
-			     : free_slot < 0 ? "a Maildir folder holds at most 26 keywords"
-			     : "out of memory");
+			mv_sink_warn(s, "folder '%s': keyword '%s' of message "
+				     "'%s' left out: %s", f->label,
+				     (const char *)lab.data, s->base,
+				     !kw_ok ? "not a valid IMAP keyword"
+				     : free_slot < 0
+				     ? "a Maildir folder holds at most 26 keywords"
+				     : "out of memory");
 		mv_buf_release(&lab);
 	}
 	for (int j = 0; j < NLETTERS; j++)
@@ -891,7 +692,7 @@ static void make_info(struct mv_sink *s, const struct mv_msgmeta *m)
 	s->info[o] = '\0';
 }
 
-static enum mv_err keywords_text(const struct folder *f, struct mv_buf *b)
+enum mv_err mv_sink_keywords_text(const struct folder *f, struct mv_buf *b)
 {
 	enum mv_err rc = MV_OK;
 
@@ -900,6 +701,8 @@ static enum mv_err keywords_text(const struct folder *f, struct mv_buf *b)
 			rc = mv_buf_addf(b, "%d %s\n", j, f->kw[j]);
 	return rc;
 }
+
+/* ---- the Maildir writer ---- */
 
 /* Replaces FOLDER/dovecot-keywords atomically (through tmp/). */
 static enum mv_err maildir_write_keywords(struct mv_sink *s, struct folder *f,
@@ -911,18 +714,18 @@ static enum mv_err maildir_write_keywords(struct mv_sink *s, struct folder *f,
 	enum mv_err rc;
 
 	mv_buf_init(&b, STR_MAX);
-	if ((rc = keywords_text(f, &b)) != MV_OK) {
+	if ((rc = mv_sink_keywords_text(f, &b)) != MV_OK) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	tmp = str_printf("%s/tmp/dovecot-keywords.P%ld_%llu", f->where,
-			 (long)getpid(), (unsigned long long)++s->counter);
-	dst = str_printf("%s/dovecot-keywords", f->where);
+	tmp = mv_sink_printf("%s/tmp/dovecot-keywords.P%ld_%llu", f->where,
+			     (long)getpid(), (unsigned long long)++s->counter);
+	dst = mv_sink_printf("%s/dovecot-keywords", f->where);
 	if (!tmp || !dst) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((fd = create_file(tmp)) < 0) {
+	if ((fd = mv_sink_create_file(tmp)) < 0) {
 		rc = mv_fail(e, MV_E_IO, "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -945,203 +748,82 @@ out:
 	return rc;
 }
 
-/* ---- tar / zip ---- */
-
-static enum mv_err ar_fail(struct mv_sink *s, const char *what, const char *name,
-			   struct mv_error *e)
-{
-	/* A member may be half written: the archive cannot be trusted now. */
-	s->broken = MV_E_INTERNAL;
-	return mv_fail(e, MV_E_INTERNAL, "cannot write %s '%s' in '%s': %s", what,
-		       name, s->root, archive_error_string(s->ar)
-		       ? archive_error_string(s->ar) : "libarchive failed");
-}
-
-static enum mv_err ar_header(struct mv_sink *s, const char *name, int dir,
-			     uint64_t size, int64_t mtime, struct mv_error *e)
-{
-	struct archive_entry *en;
-	int r;
-
-	if (size > INT64_MAX)
-		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes is too large",
-			       (unsigned long long)size);
-	if (!(en = archive_entry_new()))
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	archive_entry_set_pathname(en, name);
-	archive_entry_set_filetype(en, dir ? AE_IFDIR : AE_IFREG);
-	archive_entry_set_perm(en, dir ? 0700 : 0600);
-	archive_entry_set_size(en, (la_int64_t)size);
-	archive_entry_set_mtime(en, (time_t)mtime, 0);
-	archive_entry_set_uid(en, 0);
-	archive_entry_set_gid(en, 0);
-	r = archive_write_header(s->ar, en);
-	archive_entry_free(en);
-	return r == ARCHIVE_OK ? MV_OK : ar_fail(s, "member", name, e);
-}
-
-static enum mv_err ar_data(struct mv_sink *s, const void *p, size_t n,
-			   const char *name, struct mv_error *e)
-{
-	const uint8_t *q = p;
-
-	while (n) {
-		la_ssize_t r = archive_write_data(s->ar, q, n);
-
-		if (r <= 0)
-			return ar_fail(s, "member", name, e);
-		q += r;
-		n -= (size_t)r;
-	}
-	return MV_OK;
-}
-
-/* Writes a small member from memory. */
-static enum mv_err ar_small(struct mv_sink *s, const char *name,
-			    const void *p, size_t n, struct mv_error *e)
-{
-	enum mv_err rc = ar_header(s, name, 0, n, s->now, e);
-
-	rc = rc ? rc : ar_data(s, p, n, name, e);
-	if (!rc && archive_write_finish_entry(s->ar) != ARCHIVE_OK)
-		rc = ar_fail(s, "member", name, e);
-	return rc;
-}
-
-/* ---- open ---- */
-
-enum mv_err mv_sink_open(struct mv_sink **out, enum mv_sink_kind kind,
-			 const char *path, struct mv_error *e)
-{
-	struct mv_sink *s = calloc(1, sizeof *s);
-	char *par = NULL;
-	struct folder *inbox;
-	enum mv_err rc = MV_OK;
-
-	*out = NULL;
-	if (!s || !(s->root = strdup(path)) || !(par = parent_of(path))) {
-		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-		goto out;
-	}
-	s->kind = kind;
-	s->fd = s->mbox_fd = s->ar_fd = -1;
-	s->now = (int64_t)time(NULL);
-	if (is_archive(s)) {
-		if ((s->ar_fd = create_file(path)) < 0) {
-			rc = mv_fail(e, errno == EEXIST ? MV_E_EXISTS : MV_E_IO,
-				     "cannot create '%s': %s", path,
-				     errno == EEXIST ? "it already exists"
-						     : strerror(errno));
-			goto out;
-		}
-		if ((rc = dirty_add(s, par)) != MV_OK) {
-			rc = mv_fail(e, rc, "out of memory");
-			goto out;
-		}
-		s->ar = archive_write_new();
-		if (!s->ar || (kind == MV_SINK_TAR
-			       ? archive_write_set_format_pax_restricted(s->ar)
-			       : archive_write_set_format_zip(s->ar)) != ARCHIVE_OK ||
-		    archive_write_open_fd(s->ar, s->ar_fd) != ARCHIVE_OK) {
-			rc = mv_fail(e, MV_E_INTERNAL, "cannot start '%s': %s", path,
-				     s->ar && archive_error_string(s->ar)
-				     ? archive_error_string(s->ar) : "libarchive failed");
-			goto out;
-		}
-	} else {
-		if ((rc = make_dir(s, path, par, e)) != MV_OK)
-			goto out;
-		if (!(s->obuf = malloc(OUTBUF_SIZE))) {
-			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-			goto out;
-		}
-	}
-	/* The root is INBOX, a valid Maildir even when INBOX stays empty. */
-	if (kind != MV_SINK_MBOX)
-		rc = get_folder(s, "INBOX", '\0', &inbox, e);
-out:
-	free(par);
-	if (rc) {
-		mv_sink_free(s);   /* removes a tar/zip file it created */
-		return rc;
-	}
-	*out = s;
-	return MV_OK;
-}
-
-/* ---- message: common ---- */
-
-static enum mv_err obuf_flush(struct mv_sink *s, int fd, const char *path,
+/* Adds the base names (up to ':') of dir's entries to f->names. */
+static enum mv_err load_names(struct folder *f, const char *dir,
 			      struct mv_error *e)
 {
-	size_t n = s->olen;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	enum mv_err rc = MV_OK;
 
-	s->olen = 0;
-	return write_all(fd, s->obuf, n, path, e);
-}
-
-static enum mv_err obuf_add(struct mv_sink *s, int fd, const char *path,
-			    const void *p, size_t n, struct mv_error *e)
-{
-	enum mv_err rc;
-
-	if (s->olen + n > OUTBUF_SIZE) {
-		if ((rc = obuf_flush(s, fd, path, e)) != MV_OK)
-			return rc;
-		if (n >= OUTBUF_SIZE)
-			return write_all(fd, p, n, path, e);
+	if (!d)
+		return mv_fail(e, MV_E_IO, "cannot open '%s': %s", dir,
+			       strerror(errno));
+	while (!rc && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		rc = mv_sink_nameset_add(&f->names, de->d_name,
+					 strcspn(de->d_name, ":"));
 	}
-	memcpy(s->obuf + s->olen, p, n);
-	s->olen += n;
-	return MV_OK;
+	closedir(d);
+	return rc ? mv_fail(e, rc, "out of memory") : MV_OK;
 }
 
-static void end_message(struct mv_sink *s)
+/* Reads an existing dovecot-keywords so new letters do not reuse old ones. */
+static enum mv_err load_keywords(struct folder *f, struct mv_error *e)
 {
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	free(s->tmp_path);
-	s->tmp_path = NULL;
-	free(s->base);
-	s->base = NULL;
-	s->olen = 0;
-	s->active = 0;
+	return mv_maildir_read_keywords(f->where, f->kw, e);
 }
 
-void mv_sink_abort(struct mv_sink *s)
+/* f->where is the directory OUT/rel (OUT itself for INBOX), with cur/
+ * new/ tmp/ and, below the top, the "maildirfolder" marker; the names
+ * and keyword letters already there are kept. */
+static enum mv_err maildir_folder(struct mv_sink *s, struct folder *f,
+				  const char *rel, struct mv_error *e)
 {
-	if (!s || !s->active)
-		return;
-	switch (s->kind) {
-	case MV_SINK_MAILDIR:
-		if (s->tmp_path)
-			unlink(s->tmp_path);
-		break;
-	case MV_SINK_MBOX:
-		/* Takes the file back to where this message began. */
-		if (s->mbox_fd >= 0 && s->mbox_start >= 0 &&
-		    ftruncate(s->mbox_fd, s->mbox_start) != 0) {
-			/* Nothing better to do: the caller is already failing. */
+	enum mv_err rc = MV_OK;
+	char *p = NULL;
+
+	f->where = *rel ? mv_sink_printf("%s/%s", s->root, rel) : strdup(s->root);
+	if (!f->where)
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	if (*rel && (rc = mv_sink_make_dir(s, f->where, s->root, e)) != MV_OK)
+		return rc;
+	for (size_t i = 0; i < 3 && !rc; i++) {
+		if (!(p = mv_sink_printf("%s/%s", f->where, mv_sink_subdirs[i])))
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
+		rc = mv_sink_make_dir(s, p, f->where, e);
+		if (!rc && i < 2)
+			rc = load_names(f, p, e);
+		free(p);
+	}
+	if (!rc && *rel) {
+		int fd;
+
+		/* Dovecot's marker for a Maildir++ subfolder. */
+		if (!(p = mv_sink_printf("%s/maildirfolder", f->where)))
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
+		fd = mv_sink_create_file(p);
+		if (fd >= 0) {
+			if (fsync(fd) != 0)
+				rc = mv_fail(e, MV_E_IO, "cannot sync '%s': %s", p,
+					     strerror(errno));
+			close(fd);
+			f->dir_dirty = 1;
+		} else if (errno != EEXIST) {
+			rc = mv_fail(e, MV_E_IO, "cannot create '%s': %s", p,
+				     strerror(errno));
 		}
-		break;
-	case MV_SINK_TAR:
-	case MV_SINK_ZIP:
-		/* A member's header is out: it cannot be taken back. */
-		if (!s->broken)
-			s->broken = MV_E_USAGE;
-		break;
+		free(p);
 	}
-	end_message(s);
+	return rc ? rc : load_keywords(f, e);
 }
-
-/* ---- message: maildir ---- */
 
 static enum mv_err maildir_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 				 struct mv_error *e)
 {
 	struct folder *f = s->cur;
-	enum mv_err rc = pick_base(s, m, e);
+	enum mv_err rc = mv_sink_pick_base(s, m, e);
 	int tries = 0;
 
 	if (rc)
@@ -1151,9 +833,10 @@ static enum mv_err maildir_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 	for (;;) {
 		char *tmp;
 
-		if (!s->base || !(tmp = str_printf("%s/tmp/%s", f->where, s->base)))
+		if (!s->base ||
+		    !(tmp = mv_sink_printf("%s/tmp/%s", f->where, s->base)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		if ((s->fd = create_file(tmp)) >= 0) {
+		if ((s->fd = mv_sink_create_file(tmp)) >= 0) {
 			s->tmp_path = tmp;
 			break;
 		}
@@ -1168,8 +851,14 @@ static enum mv_err maildir_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 		free(s->base);
 		s->base = generated_name(s, m->internaldate);
 	}
-	make_info(s, m);
+	mv_sink_make_info(s, m);
 	return f->kw_dirty ? maildir_write_keywords(s, f, e) : MV_OK;
+}
+
+static enum mv_err maildir_write(struct mv_sink *s, const uint8_t *p, size_t n,
+				 struct mv_error *e)
+{
+	return mv_sink_obuf_add(s, s->fd, s->tmp_path, p, n, e);
 }
 
 static enum mv_err maildir_end(struct mv_sink *s, struct mv_error *e)
@@ -1177,7 +866,7 @@ static enum mv_err maildir_end(struct mv_sink *s, struct mv_error *e)
 	struct folder *f = s->cur;
 	struct timespec ts[2];
 	char *dst = NULL;
-	enum mv_err rc = obuf_flush(s, s->fd, s->tmp_path, e);
+	enum mv_err rc = mv_sink_obuf_flush(s, s->fd, s->tmp_path, e);
 	int tries = 0;
 
 	if (rc)
@@ -1200,8 +889,10 @@ static enum mv_err maildir_end(struct mv_sink *s, struct mv_error *e)
 		free(dst);
 		/* The name is taken before the rename, so that a message in
 		 * cur/ is never missing from the set. */
-		if (!s->base || nameset_add(&f->names, s->base, strlen(s->base)) ||
-		    !(dst = str_printf("%s/cur/%s%s", f->where, s->base, s->info)))
+		if (!s->base ||
+		    mv_sink_nameset_add(&f->names, s->base, strlen(s->base)) ||
+		    !(dst = mv_sink_printf("%s/cur/%s%s", f->where, s->base,
+					   s->info)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		/* Never replaces a file: NOREPLACE, or link+unlink where the
 		 * file system lacks it. */
@@ -1227,220 +918,147 @@ static enum mv_err maildir_end(struct mv_sink *s, struct mv_error *e)
 	return MV_OK;
 }
 
-/* ---- message: mbox ---- */
+static void maildir_abort(struct mv_sink *s)
+{
+	if (s->tmp_path)
+		unlink(s->tmp_path);
+}
 
-static enum mv_err mbox_close_file(struct mv_sink *s, struct mv_error *e)
+/* Writes the keyword files still due and syncs what changed in each
+ * folder; the directories in s->dirty are left to mv_sink_close. */
+static enum mv_err maildir_close(struct mv_sink *s, struct mv_error *e)
 {
 	enum mv_err rc = MV_OK;
 
-	if (s->mbox_fd < 0)
-		return MV_OK;
-	if (fsync(s->mbox_fd) != 0)
-		rc = mv_fail(e, MV_E_IO, "cannot sync '%s': %s", s->mbox_folder->where,
-			     strerror(errno));
-	if (close(s->mbox_fd) != 0 && !rc)
-		rc = mv_fail(e, MV_E_IO, "cannot write '%s': %s",
-			     s->mbox_folder->where, strerror(errno));
-	s->mbox_fd = -1;
-	s->mbox_folder = NULL;
+	for (size_t i = 0; i < s->nfolders && !rc; i++) {
+		struct folder *f = s->folders[i];
+		char *cur;
+
+		if (f->kw_dirty)
+			rc = maildir_write_keywords(s, f, e);
+		if (!rc && f->cur_dirty) {
+			if (!(cur = mv_sink_printf("%s/cur", f->where)))
+				return mv_fail(e, MV_E_NOMEM, "out of memory");
+			rc = fsync_dir(cur, e);
+			free(cur);
+			f->cur_dirty = 0;
+		}
+		if (!rc && f->dir_dirty && (rc = fsync_dir(f->where, e)) == MV_OK)
+			f->dir_dirty = 0;
+	}
 	return rc;
 }
 
-/* Opens the folder's mbox file: created by this sink, or not at all. */
-static enum mv_err mbox_open_file(struct mv_sink *s, struct folder *f,
-				  struct mv_error *e)
-{
-	int ours = f->mbox_created;
-	enum mv_err rc;
-	char *par;
+static const struct sink_writer maildir_writer = {
+	.folder = maildir_folder,
+	.begin = maildir_begin,
+	.write = maildir_write,
+	.end = maildir_end,
+	.abort = maildir_abort,
+	.close = maildir_close,
+};
 
-	/* Another folder may map to the same file (names that are not
-	 * modified UTF-7); the file is then shared. */
-	for (size_t i = 0; i < s->nfolders && !ours; i++)
-		ours = s->folders[i]->mbox_created &&
-		       strcmp(s->folders[i]->where, f->where) == 0;
-	if ((rc = mbox_close_file(s, e)) != MV_OK)
-		return rc;
-	if (ours) {
-		s->mbox_fd = open(f->where, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-		if (s->mbox_fd < 0)
-			return mv_fail(e, MV_E_IO, "cannot open '%s': %s", f->where,
-				       strerror(errno));
-	} else {
-		if ((s->mbox_fd = create_file(f->where)) < 0)
-			return mv_fail(e, errno == EEXIST ? MV_E_EXISTS : MV_E_IO,
-				       "cannot create '%s': %s", f->where,
-				       errno == EEXIST ? "it already exists"
-						       : strerror(errno));
-		f->mbox_created = 1;
-		if (!(par = parent_of(f->where)) || dirty_add(s, par)) {
-			free(par);
-			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		}
-		free(par);
+/* ---- open ---- */
+
+enum mv_err mv_sink_open(struct mv_sink **out, enum mv_sink_kind kind,
+			 const char *path, struct mv_error *e)
+{
+	struct mv_sink *s = calloc(1, sizeof *s);
+	char *par = NULL;
+	struct folder *inbox;
+	enum mv_err rc = MV_OK;
+
+	*out = NULL;
+	if (!s || !(s->root = strdup(path)) || !(par = mv_sink_parent_of(path))) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
 	}
-	s->mbox_folder = f;
+	s->kind = kind;
+	s->w = kind == MV_SINK_MBOX ? &mv_sink_mbox_writer
+	       : is_archive(s) ? &mv_sink_ar_writer : &maildir_writer;
+	s->fd = s->mbox_fd = s->ar_fd = -1;
+	s->now = (int64_t)time(NULL);
+	if (is_archive(s)) {
+		if ((rc = mv_sink_ar_open(s, par, e)) != MV_OK)
+			goto out;
+	} else {
+		if ((rc = mv_sink_make_dir(s, path, par, e)) != MV_OK)
+			goto out;
+		if (!(s->obuf = malloc(OUTBUF_SIZE))) {
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	/* The root is INBOX, a valid Maildir even when INBOX stays empty. */
+	if (kind != MV_SINK_MBOX)
+		rc = get_folder(s, "INBOX", '\0', &inbox, e);
+out:
+	free(par);
+	if (rc) {
+		mv_sink_free(s);   /* removes a tar/zip file it created */
+		return rc;
+	}
+	*out = s;
 	return MV_OK;
 }
 
-/* The asctime() form, in UTC, without locale: "Thu Nov 26 01:02:03 2026". */
-static void asctime_utc(char out[64], int64_t t)
-{
-	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-					 "Fri", "Sat" };
-	static const char mons[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t tt = (time_t)t;
-	struct tm tm;
+/* ---- messages ---- */
 
-	if (!gmtime_r(&tt, &tm)) {
-		tt = 0;
-		gmtime_r(&tt, &tm);
-	}
-	snprintf(out, 64, "%s %s %2d %02d:%02d:%02d %d", days[tm.tm_wday % 7],
-		 mons[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
-		 tm.tm_sec, tm.tm_year + 1900);
+static void end_message(struct mv_sink *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(s->tmp_path);
+	s->tmp_path = NULL;
+	free(s->base);
+	s->base = NULL;
+	s->olen = 0;
+	s->active = 0;
 }
 
-static enum mv_err mbox_begin(struct mv_sink *s, const struct mv_msgmeta *m,
-			      struct mv_error *e)
+void mv_sink_abort(struct mv_sink *s)
 {
-	struct folder *f = s->cur;
-	const char *from = m->mbox_from;
-	size_t flen = from ? strlen(from) : 0;
-	char gen[96], date[64];
-	enum mv_err rc;
-
-	if (s->mbox_folder != f && (rc = mbox_open_file(s, f, e)) != MV_OK)
-		return rc;
-	if ((s->mbox_start = lseek(s->mbox_fd, 0, SEEK_END)) < 0)
-		return mv_fail(e, MV_E_IO, "cannot seek '%s': %s", f->where,
-			       strerror(errno));
-	if (from && (flen == 0 || flen > FROM_LINE_MAX || strpbrk(from, "\r\n"))) {
-		warn(s, "folder '%s': a stored From_ line is empty, too long or "
-		     "holds a line end; wrote one made from the INTERNALDATE",
-		     f->label);
-		from = NULL;
-	}
-	if (!from) {
-		asctime_utc(date, m->internaldate);
-		snprintf(gen, sizeof gen, "MAILER-DAEMON %s", date);
-		from = gen;
-		flen = strlen(gen);
-	}
-	rc = obuf_add(s, s->mbox_fd, f->where, "From ", 5, e);
-	rc = rc ? rc : obuf_add(s, s->mbox_fd, f->where, from, flen, e);
-	rc = rc ? rc : obuf_add(s, s->mbox_fd, f->where, "\n", 1, e);
-	s->q = Q_START;
-	s->qk = 0;
-	return rc;
+	if (!s || !s->active)
+		return;
+	s->w->abort(s);
+	end_message(s);
 }
 
-/*
- * mboxrd quoting as a state machine, so that a line start split across
- * write() pieces is still seen.  Q_START: at a line start or inside its
- * leading '>' run; Q_MATCH: s->qk bytes of "From " seen and held back;
- * Q_MID: elsewhere in a line.  The extra '>' goes after the '>' run rather
- * than before it: the bytes are the same and nothing but the (at most 4)
- * held bytes of "From" has to wait.
- */
-static enum mv_err mbox_write(struct mv_sink *s, const uint8_t *p, size_t n,
-			      struct mv_error *e)
+/* The checks every folder name passes, then get_folder. */
+static enum mv_err open_folder(struct mv_sink *s, const char *name, char delim,
+			       struct folder **out, struct mv_error *e)
 {
-	const char *path = s->cur->where;
-	int fd = s->mbox_fd;
-	enum mv_err rc = MV_OK;
-	size_t i = 0;
-
-	while (i < n && !rc) {
-		if (s->q == Q_MID) {
-			const uint8_t *nl = memchr(p + i, '\n', n - i);
-			size_t j = nl ? (size_t)(nl - p) + 1 : n;
-
-			rc = obuf_add(s, fd, path, p + i, j - i, e);
-			i = j;
-			if (nl)
-				s->q = Q_START;
-		} else if (s->q == Q_START) {
-			if (p[i] == 'F') {
-				s->q = Q_MATCH;
-				s->qk = 1;
-			} else {
-				rc = obuf_add(s, fd, path, p + i, 1, e);
-				if (p[i] != '>' && p[i] != '\n')
-					s->q = Q_MID;
-			}
-			i++;
-		} else if (p[i] == (uint8_t)"From "[s->qk]) {
-			i++;
-			if (++s->qk == 5) {
-				rc = obuf_add(s, fd, path, ">From ", 6, e);
-				s->q = Q_MID;
-			}
-		} else {
-			/* Not a From_ line: release the held bytes; p[i] is
-			 * handled as an ordinary byte by Q_MID. */
-			rc = obuf_add(s, fd, path, "From ", s->qk, e);
-			s->q = Q_MID;
-		}
-	}
-	return rc;
+	if (s->active)
+		return mv_fail(e, MV_E_USAGE, "a message is already being written");
+	if (s->broken)
+		return mv_fail(e, s->broken, "'%s' is unusable: a member was left "
+			       "incomplete", s->root);
+	if (!name || !name[0])
+		return mv_fail(e, MV_E_USAGE, "a message needs a folder name");
+	if (strlen(name) > MV_MAX_FOLDER_NAME)
+		return mv_fail(e, MV_E_LIMIT, "folder name over the limit");
+	return get_folder(s, name, delim, out, e);
 }
 
-static enum mv_err mbox_end(struct mv_sink *s, struct mv_error *e)
+enum mv_err mv_sink_folder(struct mv_sink *s, const char *name, char delim,
+			   struct mv_error *e)
 {
-	const char *path = s->cur->where;
-	enum mv_err rc = MV_OK;
+	struct folder *f;
 
-	if (s->q == Q_MATCH)
-		rc = obuf_add(s, s->mbox_fd, path, "From ", s->qk, e);
-	/* An empty message gets only the separator, so it reads back empty. */
-	if (!rc && s->got > 0 && s->last_byte != '\n')
-		rc = obuf_add(s, s->mbox_fd, path, "\n", 1, e);
-	rc = rc ? rc : obuf_add(s, s->mbox_fd, path, "\n", 1, e);
-	return rc ? rc : obuf_flush(s, s->mbox_fd, path, e);
+	return open_folder(s, name, delim, &f, e);
 }
-
-/* ---- message: tar / zip ---- */
-
-static enum mv_err ar_begin(struct mv_sink *s, const struct mv_msgmeta *m,
-			    struct mv_error *e)
-{
-	struct folder *f = s->cur;
-	char *member;
-	enum mv_err rc = pick_base(s, m, e);
-
-	if (rc)
-		return rc;
-	/* Taken at once: an archive member's name is final. */
-	if (nameset_add(&f->names, s->base, strlen(s->base)))
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	make_info(s, m);
-	if (!(member = str_printf("%scur/%s%s", f->where, s->base, s->info)))
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	rc = ar_header(s, member, 0, m->size, m->internaldate, e);
-	free(member);
-	return rc;
-}
-
-/* ---- message: entry points ---- */
 
 enum mv_err mv_sink_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 			  struct mv_error *e)
 {
 	enum mv_err rc;
 
-	if (s->active)
-		return mv_fail(e, MV_E_USAGE, "a message is already being written");
-	if (s->broken)
-		return mv_fail(e, s->broken, "'%s' is unusable: a member was left "
-			       "incomplete", s->root);
-	if (!m || !m->folder || !m->folder[0])
+	if (!m)
 		return mv_fail(e, MV_E_USAGE, "a message needs a folder name");
-	if (strlen(m->folder) > MV_MAX_FOLDER_NAME || m->nkeywords > MV_MAX_KEYWORDS)
-		return mv_fail(e, MV_E_LIMIT,
-			       "folder name or keyword count over the limit");
-	if ((rc = get_folder(s, m->folder, m->delim, &s->cur, e)) != MV_OK)
+	if (m->nkeywords > MV_MAX_KEYWORDS)
+		return mv_fail(e, MV_E_LIMIT, "keyword count over the limit");
+	if ((rc = open_folder(s, m->folder, m->delim, &s->cur, e)) != MV_OK)
 		return rc;
 	s->active = 1;
 	s->size = m->size;
@@ -1449,19 +1067,7 @@ enum mv_err mv_sink_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 	s->last_byte = 0;
 	s->olen = 0;
 	s->mbox_start = -1;
-	switch (s->kind) {
-	case MV_SINK_MAILDIR:
-		rc = maildir_begin(s, m, e);
-		break;
-	case MV_SINK_MBOX:
-		rc = mbox_begin(s, m, e);
-		break;
-	case MV_SINK_TAR:
-	case MV_SINK_ZIP:
-		rc = ar_begin(s, m, e);
-		break;
-	}
-	if (rc)
+	if ((rc = s->w->begin(s, m, e)) != MV_OK)
 		mv_sink_abort(s);
 	return rc;
 }
@@ -1484,19 +1090,7 @@ enum mv_err mv_sink_write(struct mv_sink *s, const void *p, size_t n,
 	}
 	if (n == 0)
 		return MV_OK;
-	switch (s->kind) {
-	case MV_SINK_MAILDIR:
-		rc = obuf_add(s, s->fd, s->tmp_path, p, n, e);
-		break;
-	case MV_SINK_MBOX:
-		rc = mbox_write(s, p, n, e);
-		break;
-	case MV_SINK_TAR:
-	case MV_SINK_ZIP:
-		rc = ar_data(s, p, n, s->base, e);
-		break;
-	}
-	if (rc) {
+	if ((rc = s->w->write(s, p, n, e)) != MV_OK) {
 		mv_sink_abort(s);
 		return rc;
 	}
@@ -1520,20 +1114,7 @@ enum mv_err mv_sink_end(struct mv_sink *s, struct mv_error *e)
 		mv_sink_abort(s);
 		return rc;
 	}
-	switch (s->kind) {
-	case MV_SINK_MAILDIR:
-		rc = maildir_end(s, e);
-		break;
-	case MV_SINK_MBOX:
-		rc = mbox_end(s, e);
-		break;
-	case MV_SINK_TAR:
-	case MV_SINK_ZIP:
-		if (archive_write_finish_entry(s->ar) != ARCHIVE_OK)
-			rc = ar_fail(s, "member", s->base, e);
-		break;
-	}
-	if (rc) {
+	if ((rc = s->w->end(s, e)) != MV_OK) {
 		mv_sink_abort(s);
 		return rc;
 	}
@@ -1543,78 +1124,15 @@ enum mv_err mv_sink_end(struct mv_sink *s, struct mv_error *e)
 
 /* ---- close ---- */
 
-static enum mv_err close_archive(struct mv_sink *s, struct mv_error *e)
-{
-	enum mv_err rc = MV_OK;
-	struct mv_buf b;
-	char *name = NULL;
-
-	mv_buf_init(&b, STR_MAX);
-	for (size_t i = 0; i < s->nfolders && !rc && !s->broken; i++) {
-		struct folder *f = s->folders[i];
-		int any = 0;
-
-		for (int j = 0; j < NLETTERS; j++)
-			any |= f->kw[j] != NULL;
-		if (!any)
-			continue;
-		mv_buf_reset(&b);
-		free(name);
-		name = NULL;
-		if (keywords_text(f, &b) ||
-		    !(name = str_printf("%sdovecot-keywords", f->where))) {
-			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-			break;
-		}
-		rc = ar_small(s, name, b.data, b.len, e);
-	}
-	free(name);
-	mv_buf_release(&b);
-	if (!rc && !s->broken && archive_write_close(s->ar) != ARCHIVE_OK)
-		rc = ar_fail(s, "end of", "archive", e);
-	archive_write_free(s->ar);
-	s->ar = NULL;
-	if (s->broken && !rc)
-		rc = mv_fail(e, s->broken, "removed '%s': a message was abandoned "
-			     "inside it and a member cannot be taken back", s->root);
-	if (!rc && fsync(s->ar_fd) != 0)
-		rc = mv_fail(e, MV_E_IO, "cannot sync '%s': %s", s->root,
-			     strerror(errno));
-	if (close(s->ar_fd) != 0 && !rc)
-		rc = mv_fail(e, MV_E_IO, "cannot write '%s': %s", s->root,
-			     strerror(errno));
-	s->ar_fd = -1;
-	if (rc)
-		unlink(s->root);
-	return rc;
-}
-
 enum mv_err mv_sink_close(struct mv_sink *s, struct mv_error *e)
 {
-	enum mv_err rc = MV_OK;
+	enum mv_err rc;
 
 	if (s->active)
 		mv_sink_abort(s);
+	rc = s->w->close(s, e);
 	if (is_archive(s))
-		return close_archive(s, e);
-	if (s->kind == MV_SINK_MBOX)
-		rc = mbox_close_file(s, e);
-	for (size_t i = 0; i < s->nfolders && !rc && s->kind == MV_SINK_MAILDIR; i++) {
-		struct folder *f = s->folders[i];
-		char *cur;
-
-		if (f->kw_dirty)
-			rc = maildir_write_keywords(s, f, e);
-		if (!rc && f->cur_dirty) {
-			if (!(cur = str_printf("%s/cur", f->where)))
-				return mv_fail(e, MV_E_NOMEM, "out of memory");
-			rc = fsync_dir(cur, e);
-			free(cur);
-			f->cur_dirty = 0;
-		}
-		if (!rc && f->dir_dirty && (rc = fsync_dir(f->where, e)) == MV_OK)
-			f->dir_dirty = 0;
-	}
+		return rc;
 	/* Order does not matter: each fsync covers the entries of its own
 	 * directory, and every directory we changed is in the list. */
 	for (size_t i = 0; i < s->ndirty && !rc; i++)
@@ -1629,13 +1147,7 @@ void mv_sink_free(struct mv_sink *s)
 	mv_sink_abort(s);
 	if (s->mbox_fd >= 0)
 		close(s->mbox_fd);
-	if (s->ar)
-		archive_write_free(s->ar);
-	if (s->ar_fd >= 0) {
-		/* Never closed: the archive has no end, so it is not kept. */
-		close(s->ar_fd);
-		unlink(s->root);
-	}
+	mv_sink_ar_free(s);
 	for (size_t i = 0; i < s->nfolders; i++)
 		folder_free(s->folders[i]);
 	free(s->folders);

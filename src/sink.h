@@ -111,6 +111,14 @@ enum mv_err mv_sink_open(struct mv_sink **out, enum mv_sink_kind kind,
 			 const char *path, struct mv_error *e);
 
 /*
+ * Makes the folder exist in the output even if no message goes to it
+ * (export keeps empty folders): maildir and tar/zip get its directories,
+ * mbox an empty file.  Messages may follow.  Errors as mv_sink_begin.
+ */
+enum mv_err mv_sink_folder(struct mv_sink *s, const char *name, char delim,
+			   struct mv_error *e);
+
+/*
  * Starts a message; meta->size must be the exact number of bytes to come.
  * meta is not kept after the call.  MV_E_USAGE for no or an empty folder
  * name, a message already open, or an unusable tar/zip sink; MV_E_LIMIT

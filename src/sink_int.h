@@ -29,6 +29,7 @@
 #define NLETTERS 26             /* dovecot-keywords letters a..z */
 
 struct archive;
+struct sink_writer;
 
 /* ---- state ---- */
 
@@ -57,6 +58,7 @@ enum quote_state { Q_START, Q_MATCH, Q_MID };
 
 struct mv_sink {
 	enum mv_sink_kind kind;
+	const struct sink_writer *w;    /* the kind's operations */
 	char *root;                 /* OUT, or the tar/zip file */
 	int64_t now;                /* time of open: directory member mtimes */
 	uint64_t counter;           /* for generated names */
@@ -103,7 +105,8 @@ extern const char *const mv_sink_subdirs[3];
 /* ---- helpers (sink.c) ---- */
 
 /* asprintf that returns the string or NULL (out of memory). */
-char *mv_sink_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *mv_sink_printf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 
 /* Creates path exclusively, 0600 whatever the umask.  Returns the fd or
  * -1 with errno set. */
@@ -151,41 +154,43 @@ void mv_sink_make_info(struct mv_sink *s, const struct mv_msgmeta *m);
 /* Appends f's dovecot-keywords text to b.  MV_E_NOMEM or MV_E_LIMIT. */
 enum mv_err mv_sink_keywords_text(const struct folder *f, struct mv_buf *b);
 
-/* ---- mboxrd writer (sink_mbox.c) ---- */
+/* ---- writers ---- */
 
-/* Sets f->where to the mbox file OUT/rel, creating the directories of
- * rel ("A/B/C.mbox") as needed. */
-enum mv_err mv_sink_mbox_folder(struct mv_sink *s, struct folder *f,
-				const char *rel, struct mv_error *e);
-enum mv_err mv_sink_mbox_begin(struct mv_sink *s, const struct mv_msgmeta *m,
-			       struct mv_error *e);
-enum mv_err mv_sink_mbox_write(struct mv_sink *s, const uint8_t *p, size_t n,
-			       struct mv_error *e);
-enum mv_err mv_sink_mbox_end(struct mv_sink *s, struct mv_error *e);
-/* Takes the file back to where the current message began. */
-void mv_sink_mbox_abort(struct mv_sink *s);
-/* Syncs and closes the open mbox file, if any. */
-enum mv_err mv_sink_mbox_close(struct mv_sink *s, struct mv_error *e);
+/*
+ * What one kind of sink does.  sink.c checks the arguments and the byte
+ * count, keeps what all kinds share, and calls these; after a failed
+ * begin, write or end it calls abort.  sink.c holds the Maildir writer.
+ */
+struct sink_writer {
+	/* Sets f->where and creates (on disk or as members) what a new
+	 * folder at rel (its mapped name, "" for INBOX) needs. */
+	enum mv_err (*folder)(struct mv_sink *s, struct folder *f,
+			      const char *rel, struct mv_error *e);
+	/* Starts the message m in s->cur. */
+	enum mv_err (*begin)(struct mv_sink *s, const struct mv_msgmeta *m,
+			     struct mv_error *e);
+	/* Writes message bytes (n > 0). */
+	enum mv_err (*write)(struct mv_sink *s, const uint8_t *p, size_t n,
+			     struct mv_error *e);
+	/* Ends the message once all its bytes have come. */
+	enum mv_err (*end)(struct mv_sink *s, struct mv_error *e);
+	/* Undoes what it can of the current message (sink.h mv_sink_abort). */
+	void (*abort)(struct mv_sink *s);
+	/* Finishes the output at mv_sink_close. */
+	enum mv_err (*close)(struct mv_sink *s, struct mv_error *e);
+};
 
-/* ---- tar / zip writer (sink_archive.c) ---- */
+/* mboxrd (sink_mbox.c). */
+extern const struct sink_writer mv_sink_mbox_writer;
+
+/* tar and zip (sink_archive.c). */
+extern const struct sink_writer mv_sink_ar_writer;
 
 /* Creates the file s->root (MV_E_EXISTS if it exists) and starts the
- * archive; par is the directory to fsync at close.  On failure the caller
- * frees s, which removes the file. */
+ * archive; par is recorded in s->dirty.  On failure the caller frees s,
+ * which removes the file. */
 enum mv_err mv_sink_ar_open(struct mv_sink *s, const char *par,
 			    struct mv_error *e);
-/* Sets f->where to the member prefix ("" or "rel/") and writes the
- * folder's directory members and marker. */
-enum mv_err mv_sink_ar_folder(struct mv_sink *s, struct folder *f,
-			      const char *rel, struct mv_error *e);
-enum mv_err mv_sink_ar_begin(struct mv_sink *s, const struct mv_msgmeta *m,
-			     struct mv_error *e);
-enum mv_err mv_sink_ar_write(struct mv_sink *s, const void *p, size_t n,
-			     struct mv_error *e);
-enum mv_err mv_sink_ar_end(struct mv_sink *s, struct mv_error *e);
-/* Writes the dovecot-keywords members and ends the archive; removes the
- * file when that fails or s->broken is set. */
-enum mv_err mv_sink_ar_close(struct mv_sink *s, struct mv_error *e);
 /* Frees the archive; a file never closed is removed (it has no end). */
 void mv_sink_ar_free(struct mv_sink *s);
 

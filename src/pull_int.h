@@ -1,0 +1,136 @@
+/*
+ * pull_int.h - the pull pipeline shared by the sources (pull.c: Maildir
+ * and mbox; imap_pull.c: IMAP).  Internal to the pull module: a source
+ * adds folders and entries to p->ix and hands message bytes to the
+ * pipeline, which hashes, deduplicates, compresses on worker threads,
+ * encrypts, writes, and commits partial checkpoints as it goes.
+ */
+#ifndef MV_PULL_INT_H
+#define MV_PULL_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "index.h"
+#include "msgmeta.h"
+#include "pull.h"
+#include "vault.h"
+
+/* Messages up to this size are held whole, hashed, and skipped when their
+ * content is already stored; larger ones are streamed (P10). */
+#define SMALL_MAX (8u << 20)
+#define IOBUF (256u << 10)
+
+/*
+ * zstd is the most expensive step of a pull.  Messages that fit in memory
+ * are compressed by worker threads while the main thread reads and hashes
+ * the next ones; the main thread hands finished messages to the writer in
+ * the order it read them, so the archive is the same as a single thread's.
+ */
+#define JOBS 16
+/* Raw bytes queued for compression at most (P10: bounded memory). */
+#define INFLIGHT_MAX (16u << 20)
+#define WORKERS 2
+
+struct blobmap {
+	struct mv_blobref *slot;
+	size_t cap, n;
+};
+
+struct job {
+	int state;                 /* 0 free, 1 queued, 2 working, 3 done */
+	uint8_t *raw;
+	size_t n;
+	uint8_t hash[32];
+	int comp;
+	struct mv_buf out;         /* the stored stream */
+	enum mv_err rc;
+	char err[sizeof(((struct mv_error *)0)->msg)];
+	size_t fno, eno;           /* the entry waiting for this blob */
+};
+
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	struct job job[JOBS];
+	size_t head, tail, count;  /* ring of jobs in submission order */
+	size_t inflight;           /* raw bytes held by jobs */
+	int stop;
+	pthread_t th[WORKERS];
+	int nth;
+};
+
+struct pull {
+	struct mv_vault *v;
+	struct mv_writer *w;
+	const struct mv_pull_opts *o;
+	struct mv_pull_stats *st;
+	struct mv_index prev;        /* previous version's index, if any */
+	struct mv_index ix;          /* the version being built */
+	struct blobmap map;
+	uint8_t *buf;                /* SMALL_MAX bytes */
+	uint64_t last_ckpt;
+	uint64_t bytes_at_ckpt;
+	char display[MV_MAX_FOLDER_NAME * 4 + 1];
+	struct pool pool;
+	int have_pool;
+	/* Partial checkpoints after the previous complete version, oldest
+	 * first: what an interrupted pull already stored (IMAP resumes
+	 * from them by UID). */
+	struct mv_index *parts;
+	size_t nparts;
+	int streaming;               /* between mv_pull_stream_begin and end */
+	uint64_t stream_size, stream_seen;
+};
+
+/* Hands finished compression jobs to the writer; all = 1 waits for all. */
+enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e);
+
+/* Starts folder name in p->ix, carrying UIDVALIDITY and UIDNEXT over from
+ * the previous version's folder of the same name (*prevf, or NULL). */
+struct mv_folder *mv_pull_begin_folder(struct pull *p, const char *name, char delim,
+				       struct mv_folder **prevf, struct mv_error *e);
+
+/* Stores n bytes held in memory as the blob of entry (fno, eno) of p->ix,
+ * or reuses a stored blob with the same content hash. */
+enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
+				 size_t fno, size_t eno, struct mv_error *e);
+
+/*
+ * Streams a message too large to hold: begin (exact size), feed, end
+ * (which fills *out).  After a failure between begin and end, abort
+ * completes the blob with zero bytes so that the file stays well formed;
+ * the orphan blob is never referenced.
+ */
+enum mv_err mv_pull_stream_begin(struct pull *p, uint64_t size, struct mv_error *e);
+enum mv_err mv_pull_stream_feed(struct pull *p, const uint8_t *b, size_t n,
+				struct mv_error *e);
+enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
+			       struct mv_error *e);
+void mv_pull_stream_abort(struct pull *p);
+
+/* A blob already stored with this content hash, or NULL. */
+const struct mv_blobref *mv_pull_lookup(struct pull *p, const uint8_t hash[32]);
+
+/* Reports progress (event NULL or "checkpoint"). */
+void mv_pull_progress(struct pull *p, const char *event);
+
+/* Commits a partial checkpoint when 64 MiB or 30 s have passed. */
+enum mv_err mv_pull_checkpoint(struct pull *p, struct mv_error *e);
+
+enum mv_err mv_pull_set_keywords(struct mv_entry *en, char **kw, size_t n,
+				 struct mv_error *e);
+enum mv_err mv_pull_set_srcmeta(struct mv_entry *en, const char *s, size_t n,
+				struct mv_error *e);
+
+/* Runs source(p, ctx) between loading the previous versions and the final
+ * commit; label is recorded as the version's source. */
+typedef enum mv_err (*mv_pull_source_fn)(struct pull *p, void *ctx,
+					 struct mv_error *e);
+enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
+			const struct mv_pull_opts *o, const char *label,
+			mv_pull_source_fn source, void *ctx,
+			struct mv_pull_stats *st, struct mv_error *e);
+
+#endif
