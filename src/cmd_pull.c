@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "imap_pull.h"
 
 int cmd_keygen(int argc, char **argv)
 {
@@ -62,6 +63,77 @@ out:
 	return rc;
 }
 
+static void pull_event(void *ctx, const char *kind, const char *text)
+{
+	(void)ctx;
+	cli_progress_done();
+	if (cli_log_json) {
+		fprintf(stderr, "{\"event\":\"%s\",\"message\":", kind);
+		cli_json_str(stderr, text);
+		fputs("}\n", stderr);
+	} else if (!cli_quiet) {
+		fprintf(stderr, "mbox-vault: %s: %s\n", kind, text);
+	}
+}
+
+/* The per-folder account of an IMAP pull; EX_PARTIAL if anything was
+ * skipped. */
+static int imap_report(const struct mv_imap_report *r, int pinned)
+{
+	const struct mv_tls_info *t = &r->tls;
+
+	if (!cli_quiet && !cli_log_json) {
+		if (t->tls)
+			printf("connection: %s %s, certificate %s%s, key pin %s\n", t->version,
+			       t->cipher, t->verified ? "verified" : "not CA-verified",
+			       pinned ? " (pinned)" : "", t->pin);
+		else
+			printf("connection: PLAINTEXT (--insecure-plaintext)\n");
+		printf("bodies fetched as %s\n", r->binary ? "BINARY.PEEK[]" : "BODY.PEEK[]");
+		for (size_t i = 0; i < r->nf; i++) {
+			const struct mv_imap_folder_report *f = &r->f[i];
+
+			printf("  %s: %llu messages (%llu bytes), fetched %llu (%llu bytes)",
+			       f->name, (unsigned long long)f->messages,
+			       (unsigned long long)f->bytes, (unsigned long long)f->fetched,
+			       (unsigned long long)f->fetched_bytes);
+			if (f->gone)
+				printf(", %llu gone since the last version",
+				       (unsigned long long)f->gone);
+			if (f->skipped)
+				printf(", SKIPPED %llu: %s", (unsigned long long)f->skipped,
+				       f->why ? f->why : "");
+			putchar('\n');
+		}
+		if (r->reconnects || r->throttled || r->size_mismatches)
+			printf("reconnects %llu, throttled %llu times, %llu size mismatches\n",
+			       (unsigned long long)r->reconnects,
+			       (unsigned long long)r->throttled,
+			       (unsigned long long)r->size_mismatches);
+	}
+	if (cli_log_json)
+		for (size_t i = 0; i < r->nf; i++) {
+			fprintf(stderr, "{\"event\":\"folder\",\"name\":");
+			cli_json_str(stderr, r->f[i].name);
+			fprintf(stderr, ",\"messages\":%llu,\"bytes\":%llu,\"fetched\":%llu,"
+				"\"fetched_bytes\":%llu,\"gone\":%llu,\"skipped\":%llu}\n",
+				(unsigned long long)r->f[i].messages,
+				(unsigned long long)r->f[i].bytes,
+				(unsigned long long)r->f[i].fetched,
+				(unsigned long long)r->f[i].fetched_bytes,
+				(unsigned long long)r->f[i].gone,
+				(unsigned long long)r->f[i].skipped);
+		}
+	if (r->skipped) {
+		if (!cli_quiet)
+			fprintf(stderr, "mbox-vault: %llu messages were skipped (see above); "
+				"the version is committed without them\n",
+				(unsigned long long)r->skipped);
+		return EX_PARTIAL;
+	}
+	return EX_OK;
+}
+
 int cmd_pull(int argc, char **argv)
 {
 	struct cli_keys k;
@@ -75,10 +147,16 @@ int cmd_pull(int argc, char **argv)
 	uint8_t (*rcpt)[MV_X25519_LEN] = NULL;
 	size_t nrcpt = 0;
 	int rc = EX_OK, creating = 0;
+	struct cli_imap ci;
+	struct mv_imap_pull_opts io;
+	struct mv_imap_report rep;
 
 	memset(&k, 0, sizeof k);
 	memset(&o, 0, sizeof o);
 	memset(&co, 0, sizeof co);
+	memset(&ci, 0, sizeof ci);
+	memset(&io, 0, sizeof io);
+	memset(&rep, 0, sizeof rep);
 	mv_error_clear(&e);
 	o.compress = 1;
 	o.pad = 1;
@@ -95,7 +173,27 @@ int cmd_pull(int argc, char **argv)
 		}
 		if (r)
 			continue;
-		if (strcmp(argv[i], "--recipient") == 0 && i + 1 < argc) {
+		r = cli_imap_option(&ci, argc, argv, &i);
+		if (r == -2) {
+			rc = cli_die(EX_USAGE, "passwords are not taken on the command line: "
+				     "use --password-file, MBOX_VAULT_IMAP_PASSWORD or the prompt");
+			goto out;
+		}
+		if (r < 0) {
+			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
+			goto out;
+		}
+		if (r)
+			continue;
+		if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+			long long n = cli_number(argv[++i]);
+
+			if (n <= 0 || n > 100000) {
+				rc = cli_die(EX_USAGE, "--batch takes 1..100000");
+				goto out;
+			}
+			io.batch = (unsigned)n;
+		} else if (strcmp(argv[i], "--recipient") == 0 && i + 1 < argc) {
 			if (mv_recipient_parse(argv[++i], rcpt[nrcpt]) != 0) {
 				rc = cli_die(EX_USAGE, "'%s' is not a recipient (mvr1...)", argv[i]);
 				goto out;
@@ -143,9 +241,20 @@ int cmd_pull(int argc, char **argv)
 		rc = cli_die(EX_USAGE, "usage: mbox-vault pull SOURCE ARCHIVE");
 		goto out;
 	}
-	if (strncmp(src, "maildir:", 8) != 0 && strncmp(src, "mbox:", 5) != 0) {
-		rc = cli_die(EX_USAGE, "unknown source '%s' (maildir:PATH or mbox:PATH)", src);
+	if (strncmp(src, "maildir:", 8) != 0 && strncmp(src, "mbox:", 5) != 0 &&
+	    !cli_is_imap(src)) {
+		rc = cli_die(EX_USAGE, "unknown source '%s' (maildir:PATH, mbox:PATH, "
+			     "imaps://USER@HOST[:PORT] or imap://...)", src);
 		goto out;
+	}
+	if (cli_is_imap(src)) {
+		if ((rc = cli_imap_load(&ci, src, &io.conn)) != EX_OK)
+			goto out;
+		io.include = ci.include;
+		io.ninclude = ci.ninclude;
+		io.exclude = ci.exclude;
+		io.nexclude = ci.nexclude;
+		io.event = pull_event;
 	}
 	o.source = src;
 	o.progress = cli_progress;
@@ -196,8 +305,15 @@ int cmd_pull(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (mv_writer_begin(v, &w, &e) || mv_pull_local(v, w, &o, &st, &e)) {
+	if (mv_writer_begin(v, &w, &e) ||
+	    (cli_is_imap(src) ? mv_pull_imap(v, w, &o, &io, &st, &rep, &e)
+			      : mv_pull_local(v, w, &o, &st, &e))) {
 		rc = cli_error(&e);
+		/* An archive this run created and never committed to holds
+		 * nothing: do not leave it behind (e.g. the server refused
+		 * the login). */
+		if (creating && v && !v->has_commit)
+			unlink(arch);
 		goto out;
 	}
 	cli_state_save(v);
@@ -213,7 +329,11 @@ int cmd_pull(int argc, char **argv)
 		       st.commit, (unsigned long long)st.folders, (unsigned long long)st.messages,
 		       (unsigned long long)st.bytes, (unsigned long long)st.stored_messages,
 		       (unsigned long long)st.stored_bytes, (unsigned long long)st.deduplicated);
+	if (cli_is_imap(src))
+		rc = imap_report(&rep, ci.pin != NULL);
 out:
+	mv_imap_report_release(&rep);
+	cli_imap_release(&ci);
 	mv_writer_free(w);
 	mv_vault_free(v);
 	cli_keys_release(&k);

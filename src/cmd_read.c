@@ -105,6 +105,51 @@ static void flags_str(char *out, size_t cap, const struct mv_entry *en)
 				      en->kw[i]);
 }
 
+static void ls_json(const struct mv_folder *f, const char *name)
+{
+	static const struct { uint32_t bit; const char *name; } fl[] = {
+		{ MV_FLAG_SEEN, "\\\\Seen" }, { MV_FLAG_ANSWERED, "\\\\Answered" },
+		{ MV_FLAG_FLAGGED, "\\\\Flagged" }, { MV_FLAG_DELETED, "\\\\Deleted" },
+		{ MV_FLAG_DRAFT, "\\\\Draft" }, { MV_FLAG_PASSED, "$Passed" },
+	};
+	char d[2] = { (char)f->delim, 0 };
+
+	fputs("{\"folder\":", stdout);
+	cli_json_str(stdout, name);
+	fputs(",\"name\":", stdout);
+	cli_json_str(stdout, f->name);
+	fputs(",\"delim\":", stdout);
+	cli_json_str(stdout, d);
+	printf(",\"special\":%u,\"uidvalidity\":%u,\"uidnext\":%u,\"modseq\":%llu,"
+	       "\"messages\":%zu}\n", f->special, f->uidvalidity, f->uidnext,
+	       (unsigned long long)f->modseq, f->n);
+	for (size_t j = 0; j < f->n; j++) {
+		const struct mv_entry *en = &f->e[j];
+		char id[17];
+		int first = 1;
+
+		mv_hex(id, en->blob.id, 8);
+		fputs("{\"folder\":", stdout);
+		cli_json_str(stdout, name);
+		printf(",\"uid\":%u,\"id\":\"%s\",\"size\":%llu,\"date\":", en->uid, id,
+		       (unsigned long long)en->blob.raw_size);
+		cli_json_str(stdout, en->date);
+		fputs(",\"flags\":[", stdout);
+		for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+			if (en->flags & fl[i].bit) {
+				printf("%s\"%s\"", first ? "" : ",", fl[i].name);
+				first = 0;
+			}
+		fputs("],\"keywords\":[", stdout);
+		for (size_t i = 0; i < en->nkw; i++) {
+			if (i)
+				putchar(',');
+			cli_json_str(stdout, en->kw[i]);
+		}
+		fputs("]}\n", stdout);
+	}
+}
+
 int cmd_ls(int argc, char **argv)
 {
 	struct cli_keys k;
@@ -114,27 +159,51 @@ int cmd_ls(int argc, char **argv)
 	struct mv_error e;
 	const char *pos[2] = { NULL, NULL };
 	uint32_t version = 0;
-	int got, rc;
+	int got, rc, json = 0;
 
 	memset(&k, 0, sizeof k);
 	mv_index_init(&ix);
 	mv_error_clear(&e);
+	/* --json: one JSON object per folder and per message, for scripts
+	 * and auditors' tools. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+			memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof *argv);
+			argc--;
+			break;
+		}
 	if ((rc = read_opts(argc, argv, &k, &version, pos, 2, &got)))
 		return rc;
 	if (got < 1)
-		return cli_die(EX_USAGE, "usage: mbox-vault ls ARCHIVE [--version N] [FOLDER]");
+		return cli_die(EX_USAGE, "usage: mbox-vault ls ARCHIVE [--version N] [--json] [FOLDER]");
 	if ((rc = cli_open(pos[0], &k, 1, &v)) || (rc = cli_pick_commit(v, version, &c)))
 		goto out;
 	if (mv_vault_load_index(v, &c, NULL, &ix, &e)) {
 		rc = cli_error(&e);
 		goto out;
 	}
-	printf("version %u (%s), source %s\n", c.number, mv_commit_kind_name(c.kind), ix.source);
+	if (json) {
+		printf("{\"version\":%u,\"kind\":\"%s\",\"source\":", c.number,
+		       mv_commit_kind_name(c.kind));
+		cli_json_str(stdout, ix.source);
+		fputs(",\"info\":", stdout);
+		cli_json_str(stdout, ix.info ? ix.info : "");
+		fputs("}\n", stdout);
+	} else {
+		printf("version %u (%s), source %s\n", c.number, mv_commit_kind_name(c.kind),
+		       ix.source);
+	}
 	for (size_t i = 0; i < ix.nf; i++) {
 		struct mv_folder *f = &ix.f[i];
 		char *name = cli_folder_display(f);
 
 		if (pos[1] && strcmp(pos[1], name) != 0) {
+			free(name);
+			continue;
+		}
+		if (json) {
+			ls_json(f, name);
 			free(name);
 			continue;
 		}
