@@ -10,10 +10,14 @@
 
 static const struct cli_cmd commands[] = {
 	{ "keygen", "keygen -o FILE [--unprotected]", cmd_keygen },
-	{ "pull", "pull maildir:PATH|mbox:PATH ARCHIVE [--identity FILE] [--passphrase-file FILE]\n"
-		  "          [--recipient PUBKEY]... [--mbox-format mboxrd|mboxo|mboxcl2] [--no-compress]", cmd_pull },
+	{ "pull", "pull maildir:PATH|mbox:PATH|imaps://USER@HOST[:PORT]|imap://... ARCHIVE\n"
+		  "          [--identity FILE] [--passphrase-file FILE] [--recipient PUBKEY]...\n"
+		  "          [--mbox-format mboxrd|mboxo|mboxcl2] [--no-compress] [--checkpoint-mb N]\n"
+		  "          [--cacert FILE] [--pin sha256//B64] [--user NAME] [--password-file FILE]\n"
+		  "          [--oauth2-token-file FILE] [--folder PAT]... [--exclude PAT]...\n"
+		  "          [--insecure-plaintext] [--batch N]", cmd_pull },
 	{ "log", "log ARCHIVE", cmd_log },
-	{ "ls", "ls ARCHIVE [--version N] [FOLDER]", cmd_ls },
+	{ "ls", "ls ARCHIVE [--version N] [--json] [FOLDER]", cmd_ls },
 	{ "cat", "cat ARCHIVE REF [--version N]", cmd_cat },
 	{ "export", "export ARCHIVE --format maildir|mbox|tar|zip OUT [--version N]", cmd_export },
 	{ "verify", "verify ARCHIVE [--signer FINGERPRINT] [--identity FILE | --passphrase-file FILE]", cmd_verify },
