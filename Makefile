@@ -64,7 +64,11 @@ $(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libmv.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libmv.a $(LIBS)
 
-tools: $(B)/mbox-vault $(UNIT_BIN) $(FUZZ_REPLAY)
+# The archive vector forger (tests/vectors/gen.sh, vectors/README.md).
+$(B)/forge: tests/vectors/forge.c $(B)/libmv.a
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libmv.a $(LIBS)
+
+tools: $(B)/mbox-vault $(UNIT_BIN) $(FUZZ_REPLAY) $(B)/forge
 
 deps:
 	@sh tests/install-deps.sh
