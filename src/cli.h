@@ -99,6 +99,8 @@ char *cli_prompt_secret(const char *prompt, size_t *len);
 /* Rollback protection (format-spec 12): compare with / save the state. */
 enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e);
 void cli_state_save(struct mv_vault *v);
+/* 1 if a state file exists for v's archive ID (a version was seen). */
+int cli_state_known(const struct mv_vault *v);
 
 /* Progress display for pulls (TTY line, or JSON lines with --log-json). */
 void cli_progress(void *ctx, const struct mv_progress *p);

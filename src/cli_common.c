@@ -315,6 +315,13 @@ static int state_path(const struct mv_vault *v, char *out, size_t cap, int mk)
 	return 0;
 }
 
+int cli_state_known(const struct mv_vault *v)
+{
+	char path[4200];
+
+	return state_path(v, path, sizeof path, 0) == 0 && access(path, F_OK) == 0;
+}
+
 enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e)
 {
 	char path[4200], line[512], signer[65], want[65], roothex[65];
@@ -442,7 +449,7 @@ int cli_open(const char *path, struct cli_keys *k, int need_key, struct mv_vault
 		mv_vault_free(v);
 		return cli_die(EX_CORRUPT, "'%s' has no committed version", path);
 	}
-	if (cli_state_check(v, &e)) {
+	if (cli_state_check(v, &e) || mv_vault_check_records(v, &e)) {
 		mv_vault_free(v);
 		return cli_error(&e);
 	}

@@ -226,7 +226,7 @@ int cmd_pull(int argc, char **argv)
 			}
 			co.chunk_log = (unsigned)n;
 		} else if (argv[i][0] == '-') {
-			rc = cli_die(EX_USAGE, "unknown option '%s'", argv[i]);
+			rc = cli_die(EX_USAGE, "unknown option '%.*s'", (int)strcspn(argv[i], "="), argv[i]);
 			goto out;
 		} else if (!src) {
 			src = argv[i];
@@ -271,7 +271,20 @@ int cmd_pull(int argc, char **argv)
 			creating = 1;
 			co.replace_uncommitted = 1;
 		} else if (!v->has_commit) {
-			/* A creation that never committed: start it over. */
+			/* A creation that never committed: start it over --
+			 * unless a version of this archive was seen here, in
+			 * which case its commits were damaged and starting
+			 * over would throw away mail. */
+			if (cli_state_known(v)) {
+				rc = cli_die(EX_CORRUPT, "'%s' has no intact version, but versions "
+					     "of it were seen here before: refusing to start it "
+					     "over (run verify; move the file aside to start anew)",
+					     arch);
+				goto out;
+			}
+			if (!cli_quiet)
+				fprintf(stderr, "mbox-vault: '%s' holds no committed version; "
+					"starting it over\n", arch);
 			mv_vault_free(v);
 			v = NULL;
 			creating = 1;
@@ -297,13 +310,14 @@ int cmd_pull(int argc, char **argv)
 			rc = cli_die(EX_USAGE, "--recipient applies when an archive is created; use 'grant' to add a reader");
 			goto out;
 		}
-		if (v->torn && !cli_quiet)
-			fprintf(stderr, "mbox-vault: cutting a torn tail of %llu bytes after version %u\n",
-				(unsigned long long)v->torn, v->last.number);
-		if (cli_state_check(v, &e) || mv_vault_unlock(v, &k.creds, &e)) {
+		if (cli_state_check(v, &e) || mv_vault_check_records(v, &e) ||
+		    mv_vault_unlock(v, &k.creds, &e)) {
 			rc = cli_error(&e);
 			goto out;
 		}
+		if (v->torn && !cli_quiet)
+			fprintf(stderr, "mbox-vault: cutting a torn tail of %llu bytes after version %u\n",
+				(unsigned long long)v->torn, v->last.number);
 	}
 	if (mv_writer_begin(v, &w, &e) ||
 	    (cli_is_imap(src) ? mv_pull_imap(v, w, &o, &io, &st, &rep, &e)
@@ -373,6 +387,7 @@ int cmd_grant(int argc, char **argv)
 	if (!arch || !have)
 		return cli_die(EX_USAGE, "usage: mbox-vault grant ARCHIVE --recipient PUBKEY");
 	if (mv_vault_open(&v, arch, 1, &e) || cli_state_check(v, &e) ||
+	    mv_vault_check_records(v, &e) ||
 	    cli_keys_load(&k, 1, 0, &e) || mv_vault_unlock(v, &k.creds, &e) ||
 	    mv_writer_begin(v, &w, &e) || mv_writer_grant(w, pk, &e)) {
 		rc = cli_error(&e);

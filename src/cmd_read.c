@@ -76,7 +76,7 @@ static int read_opts(int argc, char **argv, struct cli_keys *k, uint32_t *versio
 				return cli_die(EX_USAGE, "--version takes a version number");
 			*version = (uint32_t)n;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return cli_die(EX_USAGE, "unknown option '%s'", argv[i]);
+			return cli_die(EX_USAGE, "unknown option '%.*s'", (int)strcspn(argv[i], "="), argv[i]);
 		} else if (*got < npos) {
 			pos[(*got)++] = argv[i];
 		} else {

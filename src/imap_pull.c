@@ -760,6 +760,7 @@ static enum mv_err copy_known(struct ip *x, const struct mv_entry *k, uint32_t u
 	}
 	x->p->st->messages++;
 	x->p->st->bytes += en->blob.raw_size;
+	x->p->reused_bytes += en->blob.raw_size;
 	x->p->st->deduplicated++;
 	return MV_OK;
 }

@@ -345,7 +345,9 @@ static int parse_path(const char *s, size_t n, mv_mhash *path, size_t *count)
 
 static enum mv_err malformed(struct mv_error *e, const struct cur *c, const char *what)
 {
-	return mv_fail(e, MV_E_PROOF, "proof line %u: %s", c->line, what);
+	/* Layout errors are malformed input (exit 11); a well-formed proof
+	 * that does not check is MV_E_PROOF. */
+	return mv_fail(e, MV_E_PARSE, "proof line %u: %s", c->line, what);
 }
 
 /* Compares decoded message bytes with the message given. */
@@ -476,7 +478,7 @@ enum mv_err mv_proof_check(const char *text, size_t n, const uint8_t *msg, size_
 	memset(r, 0, sizeof *r);
 	memset(&en, 0, sizeof en);
 	if (!text || n == 0)
-		return mv_fail(e, MV_E_PROOF, "proof is empty");
+		return mv_fail(e, MV_E_PARSE, "proof is empty");
 	if (!want_signer || mv_fingerprint_normalize(want, want_signer) != 0)
 		return mv_fail(e, MV_E_USAGE, "checking a proof needs the signer fingerprint (64 hex digits)");
 	commit = malloc(MAX_COMMIT);
@@ -493,7 +495,7 @@ enum mv_err mv_proof_check(const char *text, size_t n, const uint8_t *msg, size_
 	 * no earlier line can be one (every field has its own prefix). */
 	bp = memmem(text, n, boundary, sizeof boundary - 1);
 	if (!bp) {
-		rc = mv_fail(e, MV_E_PROOF, "proof has no checkpoint");
+		rc = mv_fail(e, MV_E_PARSE, "proof has no checkpoint");
 		goto out;
 	}
 	fields_end = bp + 1;

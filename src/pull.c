@@ -68,6 +68,14 @@ static int bm_put(struct blobmap *m, const struct mv_blobref *b)
 }
 
 
+/* A blob with content hash h stored by an earlier version or this run. */
+static const struct mv_blobref *lookup(struct pull *p, const uint8_t *h)
+{
+	const struct mv_blobref *b = bm_get(&p->prevmap, h);
+
+	return b ? b : bm_get(&p->map, h);
+}
+
 /* ---- compression ahead of the writer ----
  *
  * zstd is the most expensive step of a pull.  Messages that fit in memory
@@ -113,10 +121,21 @@ static void *pool_main(void *arg)
 		pthread_mutex_unlock(&pl->mu);
 		{
 			struct mv_error e;
+			const struct mv_blobref *b;
 
 			mv_error_clear(&e);
 			mv_buf_reset(&j->out);
-			if (!zc)
+			j->dup = 0;
+			if (j->need_hash) {
+				mv_vault_content_hash(pl->p->v, j->raw, j->n, j->hash);
+				if ((b = bm_get(&pl->p->prevmap, j->hash))) {
+					j->dup = 1;
+					j->dupref = *b;
+				}
+			}
+			if (j->dup)
+				j->rc = MV_OK;
+			else if (!zc)
 				j->rc = mv_fail(&e, MV_E_NOMEM, "out of memory");
 			else if ((j->rc = mv_zc_begin(zc, j->n, &e)) == MV_OK)
 				j->rc = mv_zc_feed(zc, j->raw, j->n, 1, collect, j, &e);
@@ -134,7 +153,10 @@ static void *pool_main(void *arg)
 
 static int pool_start(struct pool *pl)
 {
+	struct pull *p = pl->p;
+
 	memset(pl, 0, sizeof *pl);
+	pl->p = p;
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->cv_work, NULL);
 	pthread_cond_init(&pl->cv_done, NULL);
@@ -181,6 +203,7 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 	while (pl->count) {
 		struct job *j = &pl->job[pl->tail];
 		struct mv_entry *en;
+		const struct mv_blobref *have = NULL;
 
 		if (j->state != 3) {
 			if (!all && pl->count < JOBS && pl->inflight < INFLIGHT_MAX)
@@ -190,22 +213,33 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 		}
 		pthread_mutex_unlock(&pl->mu);
 		en = &p->ix.f[j->fno].e[j->eno];
-		if (j->rc)
+		if (j->rc) {
 			rc = mv_fail(e, j->rc, "%s", j->err);
-		else
+		} else if (j->dup || (have = bm_get(&p->map, j->hash))) {
+			/* Already stored: by an earlier version, or by a job
+			 * of this run retired before this one. */
+			en->blob = j->dup ? j->dupref : *have;
+			p->st->deduplicated++;
+		} else {
 			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, j->out.data, j->out.len,
 						   j->hash, p->o->pad, &en->blob, e);
-		if (rc == MV_OK && bm_put(&p->map, &en->blob))
-			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-		if (rc == MV_OK) {
-			p->st->stored_messages++;
-			p->st->stored_bytes += j->n;
+			if (rc == MV_OK && bm_put(&p->map, &en->blob))
+				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			if (rc == MV_OK) {
+				p->st->stored_messages++;
+				p->st->stored_bytes += j->n;
+			}
 		}
 		pthread_mutex_lock(&pl->mu);
-		free(j->raw);
-		j->raw = NULL;
+		/* Small buffers are reused; big ones go back to the system so
+		 * that memory stays bounded (P10). */
+		if (j->rawcap > KEEP_BUF) {
+			free(j->raw);
+			j->raw = NULL;
+			j->rawcap = 0;
+		}
 		/* Keep small output buffers for reuse, give big ones back. */
-		if (j->out.cap > (1u << 20))
+		if (j->out.cap > KEEP_BUF)
 			mv_buf_release(&j->out);
 		pl->inflight -= j->n;
 		j->state = 0;
@@ -218,40 +252,24 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 	return rc;
 }
 
-/* 1 if a queued job already holds these bytes. */
-static int pending_has(struct pull *p, const uint8_t *h)
-{
-	struct pool *pl = &p->pool;
-	int found = 0;
-
-	pthread_mutex_lock(&pl->mu);
-	for (size_t k = 0; k < pl->count && !found; k++)
-		found = memcmp(pl->job[(pl->tail + k) % JOBS].hash, h, 32) == 0;
-	pthread_mutex_unlock(&pl->mu);
-	return found;
-}
-
-/* Queues a message for compression; the entry (fno, eno) gets its blob
- * when the job is retired. */
-static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint8_t *h,
-			  size_t fno, size_t eno, struct mv_error *e)
+/*
+ * Waits for a free job slot with room for n more raw bytes (retiring
+ * finished jobs meanwhile) and makes its buffer hold n bytes.  The slot
+ * stays the caller's until job_queue(): workers only look at queued
+ * jobs.
+ */
+static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
+			       struct mv_error *e)
 {
 	struct pool *pl = &p->pool;
 	struct job *j;
-	uint8_t *copy = malloc(n ? n : 1);
 	enum mv_err rc;
 
-	if (!copy)
-		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	memcpy(copy, b, n);
-	/* Make room: retire finished jobs, waiting while the ring is full. */
 	for (;;) {
 		int room;
 
-		if ((rc = mv_pull_retire(p, 0, e))) {
-			free(copy);
+		if ((rc = mv_pull_retire(p, 0, e)))
 			return rc;
-		}
 		pthread_mutex_lock(&pl->mu);
 		room = pl->count < JOBS && pl->inflight + n <= INFLIGHT_MAX;
 		if (room || pl->count == 0)
@@ -260,9 +278,31 @@ static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint
 		pthread_mutex_unlock(&pl->mu);
 	}
 	j = &pl->job[pl->head];
-	j->raw = copy;
+	pthread_mutex_unlock(&pl->mu);
+	if (j->rawcap < n || !j->raw) {
+		free(j->raw);
+		j->rawcap = n ? n : 1;
+		if (!(j->raw = malloc(j->rawcap))) {
+			j->rawcap = 0;
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
+		}
+	}
+	*out = j;
+	return MV_OK;
+}
+
+/* Queues the acquired job j holding n bytes for entry (fno, eno); h is
+ * their content hash, or NULL for the worker to compute. */
+static void job_queue(struct pull *p, struct job *j, size_t n, const uint8_t *h,
+		      size_t fno, size_t eno)
+{
+	struct pool *pl = &p->pool;
+
+	pthread_mutex_lock(&pl->mu);
 	j->n = n;
-	memcpy(j->hash, h, 32);
+	j->need_hash = h == NULL;
+	if (h)
+		memcpy(j->hash, h, 32);
 	j->fno = fno;
 	j->eno = eno;
 	j->rc = MV_OK;
@@ -272,6 +312,19 @@ static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint
 	pl->inflight += n;
 	pthread_cond_signal(&pl->cv_work);
 	pthread_mutex_unlock(&pl->mu);
+}
+
+/* Queues bytes in memory (hash h known) for compression. */
+static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint8_t *h,
+			  size_t fno, size_t eno, struct mv_error *e)
+{
+	struct job *j = NULL;
+	enum mv_err rc = job_acquire(p, n, &j, e);
+
+	if (rc)
+		return rc;
+	memcpy(j->raw, b, n);
+	job_queue(p, j, n, h, fno, eno);
 	return MV_OK;
 }
 
@@ -287,11 +340,12 @@ enum mv_err mv_pull_checkpoint(struct pull *p, struct mv_error *e)
 {
 	uint64_t every = p->o->checkpoint_bytes ? p->o->checkpoint_bytes : 64u << 20;
 	unsigned secs = p->o->checkpoint_secs ? p->o->checkpoint_secs : 30;
-	/* Paced by message bytes read, not bytes written, and by mv_now():
-	 * both are the same in every run over the same input (and the clock
-	 * stands still in test builds), so checkpoints land at the same
-	 * messages whatever the threads' timing (P11). */
-	uint64_t seen = p->st->bytes;
+	/* Paced by message bytes read (not those reused without reading,
+	 * so an unchanged Maildir or IMAP folder adds no checkpoint) and by
+	 * mv_now(): both are the same in every run over the same input (the
+	 * clock stands still in test builds), so checkpoints land at the
+	 * same messages whatever the threads' timing (P11). */
+	uint64_t seen = p->st->bytes - p->reused_bytes;
 	enum mv_err rc;
 
 	if (seen - p->bytes_at_ckpt < every && mv_now() - p->last_ckpt < (uint64_t)secs)
@@ -329,6 +383,20 @@ static enum mv_err read_full(int fd, uint8_t *b, size_t n, const char *path,
 	return MV_OK;
 }
 
+/* Reads a Maildir file of n <= SMALL_MAX bytes straight into a job; the
+ * worker hashes it and skips compressing bytes an earlier version holds.
+ * The entry's blob is filled in when the job is retired. */
+static enum mv_err submit_file(struct pull *p, int fd, size_t n, const char *path,
+			       size_t fno, size_t eno, struct mv_error *e)
+{
+	struct job *j = NULL;
+	enum mv_err rc = job_acquire(p, n, &j, e);
+
+	if (rc == MV_OK && (rc = read_full(fd, j->raw, n, path, e)) == MV_OK)
+		job_queue(p, j, n, NULL, fno, eno);
+	return rc;
+}
+
 /*
  * Stores bytes held in memory for entry (fno, eno), or reuses the blob
  * that holds them.  Compressed messages go through the pool, so the
@@ -343,9 +411,8 @@ enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
 	struct mv_blobref *out = &p->ix.f[fno].e[eno].blob;
 
 	mv_vault_content_hash(p->v, b, n, h);
-	if (p->have_pool && pending_has(p, h) && (rc = mv_pull_retire(p, 1, e)))
-		return rc;
-	if ((have = bm_get(&p->map, h))) {
+	/* A copy still queued is caught when it is retired. */
+	if ((have = lookup(p, h))) {
 		*out = *have;
 		p->st->deduplicated++;
 		return MV_OK;
@@ -353,6 +420,10 @@ enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
 	memcpy(out->content_hash, h, 32);
 	if (p->have_pool && p->o->compress && n >= 64)
 		return submit(p, b, n, h, fno, eno, e);
+	/* Queued messages reach the writer first, so that records (and the
+	 * test build's seeded randomness) come in reading order (P11). */
+	if ((rc = mv_pull_retire(p, 1, e)))
+		return rc;
 	if ((rc = mv_writer_blob_begin(p->w, n, p->o->compress, p->o->pad, e)) ||
 	    (rc = mv_writer_blob_feed(p->w, b, n, e)) ||
 	    (rc = mv_writer_blob_end(p->w, out, e)))
@@ -389,7 +460,7 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 		left -= n;
 	}
 	mv_blake2b_final(hs, h);
-	if ((have = bm_get(&p->map, h))) {
+	if ((have = lookup(p, h))) {
 		*out = *have;
 		p->st->deduplicated++;
 		goto out;
@@ -548,9 +619,10 @@ static void prevsort_free(struct prevsort *ps)
 	free(ps->used);
 }
 
-/* Returns the UID the key had, or the folder's next UID. */
+/* Returns the UID the key had (and its entry in *match, if asked), or
+ * the folder's next UID. */
 static uint32_t prev_uid(struct prevsort *ps, struct mv_folder *f, const char *name,
-			 const uint8_t *hash)
+			 const uint8_t *hash, const struct mv_entry **match)
 {
 	size_t lo = 0, hi = ps->n;
 
@@ -572,9 +644,13 @@ static uint32_t prev_uid(struct prevsort *ps, struct mv_folder *f, const char *n
 			break;
 		if (!ps->used[i]) {
 			ps->used[i] = 1;
+			if (match)
+				*match = ps->e[i];
 			return ps->e[i]->uid;
 		}
 	}
+	if (match)
+		*match = NULL;
 	return f->uidnext++;
 }
 
@@ -604,6 +680,7 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 		 * counter must stay above every UID already handed out. */
 		for (size_t j = 0; rc == MV_OK && j < nm; j++) {
 			struct mv_maildir_msg *m = &ms[j];
+			const struct mv_entry *pe = NULL;
 			struct mv_entry *en;
 			int fd;
 			struct stat sb;
@@ -626,7 +703,7 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 				break;
 			}
-			en->uid = prev_uid(&ps, f, m->base, NULL);
+			en->uid = prev_uid(&ps, f, m->base, NULL, &pe);
 			en->flags = m->flags & MV_FLAG_ALL;
 			mv_imapdate_format(en->date, (int64_t)sb.st_mtime, 0);
 			if ((rc = mv_pull_set_keywords(en, m->keywords, m->nkeywords, e)) ||
@@ -634,7 +711,19 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 				close(fd);
 				break;
 			}
-			if ((uint64_t)sb.st_size <= SMALL_MAX) {
+			if (pe && pe->blob.raw_size == (uint64_t)sb.st_size) {
+				/* Maildir never rewrites a delivered file (a
+				 * change of flags renames it, keeping the unique
+				 * part): the same unique name and size are the
+				 * same bytes, which need not be read again. */
+				en->blob = pe->blob;
+				p->st->deduplicated++;
+				p->reused_bytes += (uint64_t)sb.st_size;
+			} else if ((uint64_t)sb.st_size <= SMALL_MAX && p->have_pool &&
+				   sb.st_size >= 64) {
+				rc = submit_file(p, fd, (size_t)sb.st_size, m->path,
+						 (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
+			} else if ((uint64_t)sb.st_size <= SMALL_MAX) {
 				rc = read_full(fd, p->buf, (size_t)sb.st_size, m->path, e);
 				if (rc == MV_OK)
 					rc = mv_pull_store_buffer(p, p->buf, (size_t)sb.st_size,
@@ -756,11 +845,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 			mv_blake2b_free(hs);
 			if (rc)
 				break;
-			if (rc == MV_OK && pending_has(p, h))
-				rc = mv_pull_retire(p, 1, e);
-			if (rc)
-				break;
-			if ((have = bm_get(&p->map, h))) {
+			if ((have = lookup(p, h))) {
 				en->blob = *have;
 				p->st->deduplicated++;
 			} else {
@@ -788,7 +873,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 		free(kw);
 		if (rc)
 			break;
-		en->uid = prev_uid(&ps, f, NULL, en->blob.content_hash);
+		en->uid = prev_uid(&ps, f, NULL, en->blob.content_hash, NULL);
 		p->st->messages++;
 		p->st->bytes += len;
 		mv_pull_progress(p, NULL);
@@ -823,7 +908,7 @@ static enum mv_err map_index(struct pull *p, const struct mv_index *ix, struct m
 {
 	for (size_t i = 0; i < ix->nf; i++)
 		for (size_t j = 0; j < ix->f[i].n; j++)
-			if (bm_put(&p->map, &ix->f[i].e[j].blob))
+			if (bm_put(&p->prevmap, &ix->f[i].e[j].blob))
 				return mv_fail(e, MV_E_NOMEM, "out of memory");
 	return MV_OK;
 }
@@ -877,7 +962,7 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 
 const struct mv_blobref *mv_pull_lookup(struct pull *p, const uint8_t hash[32])
 {
-	return bm_get(&p->map, hash);
+	return lookup(p, hash);
 }
 
 enum mv_err mv_pull_stream_begin(struct pull *p, uint64_t size, struct mv_error *e)
@@ -914,7 +999,7 @@ enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
 		return rc;
 	/* The same bytes may be stored already (they could not be hashed
 	 * before being stored); either copy serves. */
-	if (!bm_get(&p->map, out->content_hash) && bm_put(&p->map, out))
+	if (!lookup(p, out->content_hash) && bm_put(&p->map, out))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	p->st->stored_messages++;
 	p->st->stored_bytes += out->raw_size;
@@ -961,13 +1046,15 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 	mv_index_init(&p.prev);
 	mv_index_init(&p.ix);
 	p.buf = malloc(SMALL_MAX);
-	p.have_pool = o->compress && pool_start(&p.pool) == 0;
 	if (!p.buf) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
 	if (v->has_commit && (rc = load_previous(&p, e)))
 		goto out;
+	/* The workers read prevmap: it is complete before they start. */
+	p.pool.p = &p;
+	p.have_pool = o->compress && pool_start(&p.pool) == 0;
 	p.ix.source = strdup(label);
 	p.ix.info = strdup("");
 	if (!p.ix.source || !p.ix.info) {
@@ -993,6 +1080,7 @@ out:
 		mv_index_release(&p.parts[i]);
 	free(p.parts);
 	free(p.map.slot);
+	free(p.prevmap.slot);
 	free(p.buf);
 	return rc;
 }

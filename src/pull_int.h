@@ -28,10 +28,12 @@
  * the next ones; the main thread hands finished messages to the writer in
  * the order it read them, so the archive is the same as a single thread's.
  */
-#define JOBS 16
+#define JOBS 8
 /* Raw bytes queued for compression at most (P10: bounded memory). */
-#define INFLIGHT_MAX (16u << 20)
+#define INFLIGHT_MAX (8u << 20)
 #define WORKERS 2
+/* Job buffers up to this size are kept for the next message. */
+#define KEEP_BUF (256u << 10)
 
 struct blobmap {
 	struct mv_blobref *slot;
@@ -41,8 +43,13 @@ struct blobmap {
 struct job {
 	int state;                 /* 0 free, 1 queued, 2 working, 3 done */
 	uint8_t *raw;
-	size_t n;
+	size_t n, rawcap;          /* raw is kept for reuse up to 1 MiB */
 	uint8_t hash[32];
+	/* need_hash: the worker hashes (Maildir files; their UIDs do not
+	 * depend on the hash) and skips compressing bytes an earlier
+	 * version holds: dup is then set and dupref is that blob. */
+	int need_hash, dup;
+	struct mv_blobref dupref;
 	int comp;
 	struct mv_buf out;         /* the stored stream */
 	enum mv_err rc;
@@ -50,7 +57,10 @@ struct job {
 	size_t fno, eno;           /* the entry waiting for this blob */
 };
 
+struct pull;
+
 struct pool {
+	struct pull *p;            /* for the workers: vault and prevmap */
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work, cv_done;
 	struct job job[JOBS];
@@ -68,10 +78,14 @@ struct pull {
 	struct mv_pull_stats *st;
 	struct mv_index prev;        /* previous version's index, if any */
 	struct mv_index ix;          /* the version being built */
-	struct blobmap map;
+	/* Blobs by content hash: prevmap holds the earlier versions' (filled
+	 * before the workers start, then only read, by every thread); map
+	 * holds this run's (main thread only). */
+	struct blobmap prevmap, map;
 	uint8_t *buf;                /* SMALL_MAX bytes */
 	uint64_t last_ckpt;
 	uint64_t bytes_at_ckpt;
+	uint64_t reused_bytes;       /* counted in st->bytes but not read */
 	char display[MV_MAX_FOLDER_NAME * 4 + 1];
 	struct pool pool;
 	int have_pool;

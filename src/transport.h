@@ -8,16 +8,24 @@
  * raw tagged IMAP through mv_conn_write() and mv_conn_read().  curl's
  * verbose log is never enabled: it would hold the AUTHENTICATE line.
  *
- * Errors (in e; messages never contain the password or token):
+ * Errors (in e; messages never contain the password or token; they name
+ * the server as "imaps://HOST:PORT" and say what failed):
  *   MV_E_USAGE   a malformed URL or options (no user, both password and
- *                token, a pin that is not "sha256//" + base64 of 32 bytes);
+ *                token or neither, an empty one or one with a line break,
+ *                a password in the URL, a pin that is not "sha256//" +
+ *                base64 of 32 bytes, a CA file that cannot be read);
  *   MV_E_TLS     handshake failed, certificate not verified, name
  *                mismatch, pin mismatch, TLS below 1.2, STARTTLS not
  *                offered, or plaintext refused (imap:// without STARTTLS
- *                and without insecure_plaintext);
- *   MV_E_AUTH    the server refused the login (wrong password or token);
- *   MV_E_NET     DNS, connect, timeout, or the connection closed;
- *   MV_E_NOMEM, MV_E_INTERNAL (libcurl misbehaved).
+ *                and without insecure_plaintext); when the server's
+ *                certificate was seen, the message ends with "(server key
+ *                sha256//...)" and mv_conn_opts.seen holds its facts;
+ *   MV_E_AUTH    the server refused the login (wrong password or token;
+ *                with a token, also a server offering neither OAUTHBEARER
+ *                nor XOAUTH2: the token is never sent as a password);
+ *   MV_E_NET     DNS, connect, timeout, or the connection closed or cut;
+ *   MV_E_NOMEM, MV_E_INTERNAL (libcurl misbehaved, or
+ *                mv_transport_init() was not called).
  */
 #ifndef MV_TRANSPORT_H
 #define MV_TRANSPORT_H
@@ -55,8 +63,20 @@ struct mv_conn_opts {
 	 * replaces CA verification (self-signed servers); with cacert, both
 	 * must hold. */
 	const char *pin;
-	int insecure_plaintext;    /* allow imap:// without TLS (loudly) */
-	unsigned timeout_secs;     /* connect and read inactivity; 0 = 60 */
+	/* Allow imap:// without TLS (loudly).  STARTTLS is still used, and
+	 * the certificate still checked, when the server offers it;
+	 * mv_tls_info.tls says which happened. */
+	int insecure_plaintext;
+	/* Bounds the whole of mv_conn_open() (connect, TLS, login) and each
+	 * wait of a read or write for the socket; 0 = 60, at most 86400. */
+	unsigned timeout_secs;
+	/* If not NULL, receives the TLS facts (added for first connections):
+	 * after success a copy of mv_conn_tls(); after a failure the facts
+	 * of the handshake so far -- when the certificate was seen, its hash
+	 * and pin, the version, cipher and first chain error, verified = 0
+	 * -- so that the caller can show the pin to use; zeroed when no
+	 * certificate was seen. */
+	struct mv_tls_info *seen;
 };
 
 /* What was negotiated; recorded, signed, in the version. */
@@ -64,7 +84,9 @@ struct mv_tls_info {
 	int tls;                   /* 0 only with insecure_plaintext */
 	char version[16];          /* "TLSv1.3" */
 	char cipher[64];           /* "TLS_AES_256_GCM_SHA384" */
-	int verified;              /* chain verified against CA store/cacert */
+	int verified;              /* chain verified against CA store/cacert
+				    * (and host name checked); 0 with a pin
+				    * alone, whatever the chain */
 	char verify_result[96];    /* X509_verify_cert_error_string() */
 	char cert_sha256[65];      /* hex SHA-256 of the leaf certificate DER */
 	char pin[60];              /* "sha256//" + base64 SHA-256 of its SPKI */
@@ -86,8 +108,11 @@ enum mv_err mv_conn_write(struct mv_conn *c, const void *p, size_t n,
 
 /*
  * Reads 1..cap bytes, waiting up to timeout_secs for the first one;
- * *got = 0 with MV_OK when the server closed the connection.  Matches
- * mv_imap_read_fn (imap_parse.h) with ctx = the struct mv_conn.
+ * *got = 0 with MV_OK when the server closed the connection (on TLS:
+ * with a close_notify; an end without one -- a killed server, a cut
+ * line -- is MV_E_NET).  Matches mv_imap_read_fn (imap_parse.h) with
+ * ctx = the struct mv_conn.  After a read or write fails, every later
+ * one fails the same way.
  */
 enum mv_err mv_conn_read(void *conn, uint8_t *buf, size_t cap, size_t *got,
 			 struct mv_error *e);
@@ -99,7 +124,12 @@ const struct mv_tls_info *mv_conn_tls(const struct mv_conn *c);
  * when it can); accepts NULL. */
 void mv_conn_close(struct mv_conn *c);
 
-/* Once per process, before threads: curl_global_init / cleanup. */
+/*
+ * Once per process, before threads and before any other use of libcurl:
+ * curl_global_init_mem (libcurl's heap blocks, which hold copies of the
+ * password, are wiped when freed) / curl_global_cleanup.  MV_E_INTERNAL
+ * unless libcurl is 7.80 or later and built with OpenSSL.
+ */
 enum mv_err mv_transport_init(struct mv_error *e);
 void mv_transport_done(void);
 

@@ -410,6 +410,51 @@ out:
 	return rc;
 }
 
+enum mv_err mv_vault_check_records(struct mv_vault *v, struct mv_error *e)
+{
+	struct mv_frontier fr;
+	uint64_t off = MV_MAGIC_LEN, seq = 0;
+	enum mv_err rc = MV_OK;
+
+	if (!v->has_commit)
+		return MV_OK;
+	mv_frontier_init(&fr);
+	while (seq < v->last.tree_size) {
+		uint8_t hdr[MV_FRAME_HDR], trailer[MV_TRAILER];
+		struct mv_frame f;
+
+		if (off >= v->last.offset)
+			goto bad;
+		if ((rc = mv_pread_full(v->fd, hdr, sizeof hdr, off, v->path, e)) ||
+		    (rc = mv_frame_parse(hdr, off, seq ? v->h.chunk_log : 0, &f, e)))
+			goto out;
+		if (f.seq != seq || (uint64_t)MV_FRAME_OVERHEAD + f.len > v->last.offset - off)
+			goto bad;
+		if ((rc = mv_pread_full(v->fd, trailer, sizeof trailer,
+					off + MV_FRAME_HDR + f.len, v->path, e)))
+			goto out;
+		mv_frontier_add(&fr, trailer);
+		off += MV_FRAME_OVERHEAD + f.len;
+		seq++;
+	}
+	if (off != v->last.offset || fr.size != v->last.frontier.size ||
+	    fr.count != v->last.frontier.count)
+		goto bad;
+	for (unsigned i = 0; i < fr.count; i++)
+		if (memcmp(fr.hash[i], v->last.frontier.hash[i], MV_MERKLE_HASH) != 0)
+			goto bad;
+	return MV_OK;
+bad:
+	rc = mv_fail(e, MV_E_MERKLE, "'%s': the records before version %u do not match its "
+		     "signed Merkle frontier (altered or forged records; run verify to "
+		     "find them)", v->path, v->last.number);
+	e->version = v->last.number;
+out:
+	if (rc && e->offset < 0)
+		e->offset = (int64_t)off;
+	return rc;
+}
+
 enum mv_err mv_vault_unlock(struct mv_vault *v, const struct mv_creds *c,
 			    struct mv_error *e)
 {

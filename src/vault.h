@@ -97,6 +97,16 @@ enum mv_err mv_vault_load_index(struct mv_vault *v, const struct mv_commit_info 
 				const char *folder, struct mv_index *ix,
 				struct mv_error *e);
 
+/*
+ * Binds every record before the newest commit to that commit's signed
+ * Merkle frontier (format-spec 7), reading 48 bytes per record: records
+ * read afterwards are checked against their trailers, so none can have
+ * been altered, even by a reader holding the content keys, without this
+ * failing.  Every command that reads or extends an archive calls it
+ * (verify does more).  MV_E_MERKLE, MV_E_FRAME, MV_E_IO.
+ */
+enum mv_err mv_vault_check_records(struct mv_vault *v, struct mv_error *e);
+
 /* Streams a message's bytes to out (needs keys), checking everything. */
 enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,
 			       mv_out_fn out, void *ctx, struct mv_error *e);
