@@ -152,6 +152,23 @@ check "--insecure-plaintext warns loudly" grep -q 'WARNING' "$T/err"
 dv_stop >/dev/null 2>&1
 dv_select "$(echo $DV_ALL | cut -d' ' -f1)"
 
+# ---- OAuth 2.0 (OAUTHBEARER / XOAUTH2 against Dovecot's oauth2 passdb) ----
+if dv_start_oauth oauth; then
+	dv_load alice "$md" >/dev/null 2>&1
+	mvrun pull "imaps://alice@127.0.0.1:$DV_PORT_IMAPS" "$T/oauth.mv" --identity "$id" \
+		--cacert "$DV_CA" --oauth2-token-file "$DV_TOKEN_alice"
+	expect_rc 0 "a pull with an OAuth 2.0 bearer token (--oauth2-token-file) exits 0"
+	echo "not-a-token" >"$T/bad.token"
+	mvrun pull "imaps://alice@127.0.0.1:$DV_PORT_IMAPS" "$T/oauth2.mv" --identity "$id" \
+		--cacert "$DV_CA" --oauth2-token-file "$T/bad.token"
+	expect_rc 7 "a bad OAuth token exits 7 (authentication)"
+	tok_a=$(cat "$DV_TOKEN_alice")
+	dv_stop >/dev/null 2>&1
+else
+	fail "a Dovecot with OAuth 2.0 starts"
+fi
+dv_select "$(echo $DV_ALL | cut -d' ' -f1)"
+
 # ---- the server killed mid-pull, then restarted ----
 big=$T/bigsrc
 "$PY" "$MV_TOP/tests/e2e/corpus.py" small "$big" --folders 2 --count 150 --size 60000 --random --seed 3 >/dev/null
@@ -199,7 +216,7 @@ check "the rerun fetched nothing its partial checkpoint held (held $held of $tot
 # ---- secrets ----
 pw_a=$(cat "$DV_PASS_alice")
 pw_b=$(cat "$DV_PASS_bob")
-leak=$(grep -rlF -e "$pw_a" -e "$pw_b" "$T" $DV_ALL 2>/dev/null | grep -v '/secrets/pass\.' || true)
-check "no IMAP password appears in any output, log or file but the password files ($leak)" test -z "$leak"
+leak=$(grep -rlF -e "$pw_a" -e "$pw_b" -e "${tok_a:-$pw_a}" "$T" $DV_ALL 2>/dev/null | grep -v '/secrets/\(pass\|token\)\.' || true)
+check "no IMAP password or token appears in any output, log or file but the secret files ($leak)" test -z "$leak"
 
 finish
