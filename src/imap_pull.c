@@ -1,6 +1,7 @@
 /* imap_pull.c - an IMAP account into a new version; see imap_pull.h. */
 #include "imap_pull.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,19 +295,40 @@ static enum mv_err parse_flags(struct ip *x, const struct mv_imap_fetch *f,
 	return MV_OK;
 }
 
-static struct flagupd *find_fu(struct ip *x, uint32_t uid)
+/* Index of the first of n records (size bytes apart, each holding a
+ * uint32_t UID at offset at, sorted by it) whose UID is not below uid. */
+static size_t uid_lower_bound(const void *base, size_t n, size_t size, size_t at,
+			      uint32_t uid)
 {
-	size_t lo = 0, hi = x->nfu;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		uint32_t u;
 
-		if (x->fu[mid].uid < uid)
+		memcpy(&u, (const char *)base + mid * size + at, sizeof u);
+		if (u < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < x->nfu && x->fu[lo].uid == uid ? &x->fu[lo] : NULL;
+	return lo;
+}
+
+static struct flagupd *find_fu(struct ip *x, uint32_t uid)
+{
+	size_t i = uid_lower_bound(x->fu, x->nfu, sizeof *x->fu,
+				   offsetof(struct flagupd, uid), uid);
+
+	return i < x->nfu && x->fu[i].uid == uid ? &x->fu[i] : NULL;
+}
+
+static struct todo *find_todo(struct ip *x, uint32_t uid)
+{
+	size_t i = uid_lower_bound(x->todo, x->ntodo, sizeof *x->todo,
+				   offsetof(struct todo, uid), uid);
+
+	return i < x->ntodo && x->todo[i].uid == uid ? &x->todo[i] : NULL;
 }
 
 static void clear_fu(struct ip *x)
@@ -469,20 +491,8 @@ static enum mv_err body_begin(void *ctx, const struct mv_imap_body *b, struct mv
 	x->body_ok = 0;
 	x->msize = b->size;
 	x->mlen = 0;
-	if (b->uid) {
-		size_t lo = 0, hi = x->ntodo;
-
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (x->todo[mid].uid < b->uid)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < x->ntodo && x->todo[lo].uid == b->uid)
-			t = &x->todo[lo];
-	}
+	if (b->uid)
+		t = find_todo(x, b->uid);
 	if (!b->uid || !t || t->state == T_DONE) {
 		/* Not asked for (or UID not before the body): nothing to keep.
 		 * Servers send UID first in practice; a body we cannot place
@@ -538,20 +548,6 @@ static enum mv_err body_end(void *ctx, struct mv_error *e)
 	return MV_OK;
 }
 
-static struct todo *find_todo(struct ip *x, uint32_t uid)
-{
-	size_t lo = 0, hi = x->ntodo;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (x->todo[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < x->ntodo && x->todo[lo].uid == uid ? &x->todo[lo] : NULL;
-}
 
 static void skip(struct ip *x, uint32_t uid, const char *why)
 {
@@ -769,17 +765,10 @@ static enum mv_err copy_known(struct ip *x, const struct mv_entry *k, uint32_t u
  * this run took before a reconnect. */
 static int had_uid(const struct mv_folder *f, size_t had, uint32_t uid)
 {
-	size_t lo = 0, hi = had;
+	size_t i = uid_lower_bound(f->e, had, sizeof *f->e,
+				   offsetof(struct mv_entry, uid), uid);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (f->e[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < had && f->e[lo].uid == uid;
+	return i < had && f->e[i].uid == uid;
 }
 
 static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv_error *e)
