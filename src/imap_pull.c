@@ -48,8 +48,10 @@ struct flagupd {
 	char **kw;
 };
 
-/* How the body being received is handled. */
-enum { M_NONE, M_BUFFER, M_STREAM, M_HASH, M_DISCARD };
+/* How the body being received is handled: into a compression job's
+ * buffer, into our own buffer, streamed to the writer (large), hashed
+ * only (a likely copy), or dropped. */
+enum { M_NONE, M_JOB, M_BUFFER, M_STREAM, M_HASH, M_DISCARD };
 
 struct ip {
 	struct pull *p;
@@ -81,6 +83,7 @@ struct ip {
 	/* The body being received. */
 	int mode;
 	uint8_t *mbuf;                   /* SMALL_MAX bytes */
+	uint8_t *jbuf;                   /* M_JOB: the job's buffer */
 	size_t mlen;
 	uint64_t msize;
 	struct mv_blake2b *hs;
@@ -501,7 +504,9 @@ static enum mv_err body_begin(void *ctx, const struct mv_imap_body *b, struct mv
 		return MV_OK;
 	}
 	if (b->size <= SMALL_MAX) {
-		x->mode = M_BUFFER;
+		if ((rc = mv_pull_job_begin(x->p, (size_t)b->size, &x->jbuf, e)))
+			return rc;
+		x->mode = x->jbuf ? M_JOB : M_BUFFER;
 		return MV_OK;
 	}
 	if (x->prefilter && t->state == T_PENDING && x->prevf) {
@@ -523,6 +528,12 @@ static enum mv_err body_data(void *ctx, const uint8_t *p, size_t n, struct mv_er
 	struct ip *x = ctx;
 
 	switch (x->mode) {
+	case M_JOB:
+		if (n > x->msize - x->mlen)
+			return mv_fail(e, MV_E_LENGTH, "body longer than announced");
+		memcpy(x->jbuf + x->mlen, p, n);
+		x->mlen += n;
+		return MV_OK;
 	case M_BUFFER:
 		if (n > SMALL_MAX - x->mlen)
 			return mv_fail(e, MV_E_LENGTH, "body longer than announced");
@@ -615,7 +626,9 @@ static enum mv_err on_fetch(void *ctx, const struct mv_imap_resp *r, struct mv_e
 	if ((f->have & MV_IMAP_F_FLAGS) &&
 	    (rc = parse_flags(x, f, &en->flags, &en->kw, &en->nkw, e)))
 		return rc;
-	if (mode == M_BUFFER)
+	if (mode == M_JOB)
+		mv_pull_job_queue(x->p, x->mlen, x->fno, eno);
+	else if (mode == M_BUFFER)
 		rc = mv_pull_store_buffer(x->p, x->mbuf, x->mlen, x->fno, eno, e);
 	else if (mode == M_STREAM)
 		rc = mv_pull_stream_end(x->p, &x->f->e[eno].blob, e);
@@ -910,7 +923,8 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 			skip(x, x->todo[i].uid, "the server sent no message for this UID "
 			     "(expunged during the pull?)");
 		}
-	return MV_OK;
+	/* Queued messages get their blobs before the folder is reported. */
+	return mv_pull_retire(x->p, 1, e);
 }
 
 static enum mv_err reconnect(struct ip *x, struct mv_error *e)

@@ -314,6 +314,26 @@ static void job_queue(struct pull *p, struct job *j, size_t n, const uint8_t *h,
 	pthread_mutex_unlock(&pl->mu);
 }
 
+enum mv_err mv_pull_job_begin(struct pull *p, size_t n, uint8_t **buf,
+			      struct mv_error *e)
+{
+	struct job *j = NULL;
+	enum mv_err rc;
+
+	*buf = NULL;
+	if (!p->have_pool || !p->o->compress || n < 64)
+		return MV_OK;
+	if ((rc = job_acquire(p, n, &j, e)))
+		return rc;
+	*buf = j->raw;
+	return MV_OK;
+}
+
+void mv_pull_job_queue(struct pull *p, size_t n, size_t fno, size_t eno)
+{
+	job_queue(p, &p->pool.job[p->pool.head], n, NULL, fno, eno);
+}
+
 /* Queues bytes in memory (hash h known) for compression. */
 static enum mv_err submit(struct pull *p, const uint8_t *b, size_t n, const uint8_t *h,
 			  size_t fno, size_t eno, struct mv_error *e)

@@ -112,6 +112,18 @@ enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
 				 size_t fno, size_t eno, struct mv_error *e);
 
 /*
+ * A buffer of n bytes in the next compression job, for a source that
+ * receives a message piece by piece (IMAP): *buf is NULL when the pool is
+ * not in use (no compression, or n < 64), and the caller then uses
+ * mv_pull_store_buffer.  Nothing else may touch the pipeline until
+ * mv_pull_job_queue() hands the filled buffer over (the worker hashes
+ * it), or the caller drops it by not queuing it.
+ */
+enum mv_err mv_pull_job_begin(struct pull *p, size_t n, uint8_t **buf,
+			      struct mv_error *e);
+void mv_pull_job_queue(struct pull *p, size_t n, size_t fno, size_t eno);
+
+/*
  * Streams a message too large to hold: begin (exact size), feed, end
  * (which fills *out).  After a failure between begin and end, abort
  * completes the blob with zero bytes so that the file stays well formed;

@@ -79,6 +79,13 @@ check "the version records the TLS facts and the body form (signed, in its info)
 	grep -q 'tls-version=TLSv1\.[23].*tls-cipher=.*tls-verified=1.*cert-sha256=[0-9a-f]\{64\}.*spki-pin=sha256//.*body=BINARY' "$T/out"
 check "special-use \\Sent is recorded for folder Sent" grep -q '"folder":"Sent".*"special":32' "$T/out"
 
+# ---- folder selection ----
+pull "$URL" "$T/sel.mv" --folder 'Work*' --folder 'Fran%' --exclude 'Work/Projects'
+expect_rc 0 "a pull with --folder and --exclude exits 0"
+mvrun ls --json "$T/sel.mv" --identity "$id"
+check "--folder 'Work*' --folder 'Fran%' --exclude 'Work/Projects' pulls exactly Work and Français" \
+	"$PY" -c "import json,sys; f=sorted(json.loads(l)['folder'] for l in open('$T/out') if '\"uidvalidity\"' in l); sys.exit(0 if f==['Français','Work'] else 1)"
+
 # ---- incremental ----
 printf 'Subject: new one\r\n\r\nnew\r\n' >"$T/new1.eml"
 printf 'Subject: new two\r\n\r\nnew 2\r\n' >"$T/new2.eml"
