@@ -1,11 +1,19 @@
 #!/bin/sh
 # bench/run.sh - mbox-vault against restic, borg and tar|zstd|age on one
-# generated Maildir++ corpus, in one run.  `make bench` runs it.
+# generated Maildir++ corpus, in one run; then the same corpus served by a
+# throwaway Dovecot over imaps on loopback, pulled by mbox-vault and by
+# mbsync and read by a bare pipelined `openssl s_client` (the server's
+# ceiling; bench/pull.sh).  `make bench` runs it.
 #
 #   sh bench/run.sh                       # full: 20000 messages, ~1.1 GB
-#   BENCH_MB=100 sh bench/run.sh          # smoke run, about a minute
+#   BENCH_MB=100 sh bench/run.sh          # smoke run, a few minutes
+#   BENCH_SECTIONS=pull sh bench/run.sh   # the IMAP section only
 #
 # Environment:
+#   BENCH_SECTIONS  comma-separated sections to run, in this order:
+#                   archive (Maildir pull vs restic, borg, tar|zstd|age)
+#                   and pull (IMAP pull vs mbsync and the s_client
+#                   ceiling, see bench/pull.sh); default "archive,pull"
 #   BENCH_MB        corpus size in MB (10^6 bytes), default 1100 (>= 1 GiB)
 #   BENCH_MESSAGES  message count, default 20000 scaled by BENCH_MB/1100
 #                   (at least 500)
@@ -45,13 +53,22 @@ BENCH_MESSAGES=${BENCH_MESSAGES:-$((BENCH_MB * 20000 / 1100))}
 BENCH_SEED=${BENCH_SEED:-1}
 BENCH_DIR=${BENCH_DIR:-/tmp/mbox-vault-bench}
 BENCH_PROFILE=${BENCH_PROFILE:-0}
+BENCH_SECTIONS=${BENCH_SECTIONS:-archive,pull}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
+in_section() { case ",$BENCH_SECTIONS," in *",$1,"*) return 0 ;; esac; return 1; }
+for _s in $(echo "$BENCH_SECTIONS" | tr ',' ' '); do
+	case $_s in archive|pull) ;; *) die "BENCH_SECTIONS: unknown section '$_s' (archive, pull)" ;; esac
+done
 
 # ---- tools -------------------------------------------------------------
 need=""
-for p in restic borgbackup age zstd time python3 tar bash; do
+pkgs="time python3 tar bash"
+in_section archive && pkgs="$pkgs restic borgbackup age zstd"
+# pull: mbsync (isync), Dovecot and openssl (tests/imap/dovecot.sh, s_client)
+in_section pull && pkgs="$pkgs isync dovecot-imapd openssl"
+for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		need="$need $p"
 done
@@ -63,7 +80,17 @@ if [ -n "$need" ]; then
 	say "installing:$need"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends $need >/dev/null
+	# as tests/install-deps.sh: keep Debian from starting the system-wide
+	# Dovecot service (the bench runs its own instance)
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		apt-get install -y -qq --no-install-recommends $need >/dev/null || {
+			rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
+		rm -f /usr/sbin/policy-rc.d
+	else
+		apt-get install -y -qq --no-install-recommends $need >/dev/null
+	fi
 fi
 TIME=/usr/bin/time
 [ -x "$TIME" ] || die "GNU time (/usr/bin/time) missing"
@@ -103,19 +130,44 @@ corpus() {
 	printf '%s\n' "$c"
 }
 CORPUS=$(corpus full "$BENCH_MESSAGES" "$BENCH_MB")
-HALF=$(corpus half $((BENCH_MESSAGES / 2)) $((BENCH_MB / 2)))
+in_section archive && HALF=$(corpus half $((BENCH_MESSAGES / 2)) $((BENCH_MB / 2)))
 
 bytes_of() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END{printf "%d\n", s}'; }
 files_of() { find "$1" -type f -name '*,S=*' | wc -l; }
 CBYTES=$(bytes_of "$CORPUS")
-HBYTES=$(bytes_of "$HALF")
+in_section archive && HBYTES=$(bytes_of "$HALF")
 
 # ---- run dir and secrets (untimed) ----------------------------------------
 RUN=$BENCH_DIR/run
 rm -rf "$RUN"
-mkdir -p "$RUN/log" "$RUN/state" "$RUN/borg-base" "$RUN/restic-cache"
+mkdir -p "$RUN/log" "$RUN/state"
 chmod 700 "$RUN"
 export XDG_STATE_HOME="$RUN/state"
+ID=$RUN/id.mvid
+"$MV" keygen --unprotected -o "$ID" > "$RUN/log/keygen.out"
+
+# Other processes on this 2-core machine skew every number: say what the load
+# was, and wait a little for a quiet machine (BENCH_WAIT_QUIET seconds, 0 to
+# skip) before starting.  Sets LOAD_BEFORE UPTIME_BEFORE LOAD_START and w (the
+# seconds waited).
+wait_quiet() {
+	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+	UPTIME_BEFORE=$(uptime)
+	w=0
+	while [ "$w" -lt "${BENCH_WAIT_QUIET:-300}" ] && [ "$(awk '{print ($1 > 0.6)}' /proc/loadavg)" = 1 ]; do
+		[ "$w" = 0 ] && say "waiting up to ${BENCH_WAIT_QUIET:-300} s for the load average ($(cut -d' ' -f1 /proc/loadavg)) to drop below 0.6"
+		sleep 10
+		w=$((w + 10))
+	done
+	LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+}
+# busy CPU seconds of the whole machine, to tell how much others used
+cpu_busy() { awk '/^cpu /{printf "%.2f\n", ($2+$3+$4+$7+$8+$9)/100}' /proc/stat; }
+
+# ==== section: archive (Maildir pull vs restic, borg, tar|zstd|age) =========
+# (not indented, to keep its history readable)
+if in_section archive; then
+mkdir -p "$RUN/borg-base" "$RUN/restic-cache"
 export RESTIC_CACHE_DIR="$RUN/restic-cache"
 export BORG_BASE_DIR="$RUN/borg-base"
 RESTIC_PASSWORD=$(head -c 24 /dev/urandom | base64)
@@ -124,8 +176,6 @@ unset RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND RESTIC_REPOSITORY
 BORG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
 export BORG_PASSPHRASE
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no
-ID=$RUN/id.mvid
-"$MV" keygen --unprotected -o "$ID" > "$RUN/log/keygen.out"
 age-keygen -o "$RUN/age.key" 2> "$RUN/log/age-keygen.err"
 AGE_RCPT=$(age-keygen -y "$RUN/age.key")
 restic -r "$RUN/restic" init --repository-version 2 > "$RUN/log/restic-init.out" 2>&1 ||
@@ -142,21 +192,7 @@ say "warming the page cache (reading both corpora once)"
 tar -cf - -C "$(dirname "$CORPUS")" "$(basename "$CORPUS")" "$(basename "$HALF")" | cat > /dev/null
 
 # ---- timed runs -------------------------------------------------------------
-# Other processes on this 2-core machine skew every number: say what the load
-# was, and wait a little for a quiet machine (BENCH_WAIT_QUIET seconds, 0 to
-# skip) before starting.
-busy() { ps -eo pcpu=,pid= | awk -v me=$$ '$2 != me && $1 > 10 {n++} END {print n+0}'; }
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-UPTIME_BEFORE=$(uptime)
-w=0
-while [ "$w" -lt "${BENCH_WAIT_QUIET:-300}" ] && [ "$(awk '{print ($1 > 0.6)}' /proc/loadavg)" = 1 ]; do
-	[ "$w" = 0 ] && say "waiting up to ${BENCH_WAIT_QUIET:-300} s for the load average ($(cut -d' ' -f1 /proc/loadavg)) to drop below 0.6"
-	sleep 10
-	w=$((w + 10))
-done
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-# busy CPU seconds of the whole machine, to tell how much others used
-cpu_busy() { awk '/^cpu /{printf "%.2f\n", ($2+$3+$4+$7+$8+$9)/100}' /proc/stat; }
+wait_quiet
 BUSY0=$(cpu_busy)
 RES=$RUN/results.tsv
 : > "$RES"
@@ -355,4 +391,10 @@ if [ "$BENCH_PROFILE" = 1 ]; then
 	prv -s pid,dso | head -n 12
 	echo "top symbols:"
 	prv -s dso,symbol | head -n 15
+fi
+fi  # section archive
+
+# ==== section: pull (IMAP: mbox-vault vs mbsync vs the s_client ceiling) ====
+if in_section pull; then
+	. "$ROOT/bench/pull.sh"
 fi
