@@ -133,5 +133,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_prove(int argc, char **argv);
 int cmd_check_proof(int argc, char **argv);
 int cmd_grant(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 #endif

@@ -158,18 +158,22 @@ static enum mv_err wait_continue(struct mv_imapc *c, const char *tag, struct mv_
 	}
 }
 
-static enum mv_err vsend(struct mv_imapc *c, char tag[16], struct mv_error *e,
-			 const char *fmt, va_list ap)
+/* Sends the formatted text; with tag != NULL prefixed by a new tag, with
+ * crlf ended by CRLF. */
+static enum mv_err vsend_part(struct mv_imapc *c, char *tag, int crlf, struct mv_error *e,
+			      const char *fmt, va_list ap)
 {
 	struct mv_buf b;
 	enum mv_err rc = MV_OK;
 	char num[32];
 
 	mv_buf_init(&b, CMD_MAX);
-	snprintf(tag, 16, "m%u", ++c->next_tag);
-	if (mv_buf_add(&b, tag, strlen(tag)) || mv_buf_add(&b, " ", 1)) {
-		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-		goto out;
+	if (tag) {
+		snprintf(tag, 16, "m%u", ++c->next_tag);
+		if (mv_buf_add(&b, tag, strlen(tag)) || mv_buf_add(&b, " ", 1)) {
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			goto out;
+		}
 	}
 	for (const char *f = fmt; *f && rc == MV_OK; f++) {
 		const char *s = NULL;
@@ -210,7 +214,7 @@ static enum mv_err vsend(struct mv_imapc *c, char tag[16], struct mv_error *e,
 				}
 				if (!plus) {
 					if ((rc = mv_conn_write(c->conn, b.data, b.len, e)) ||
-					    (rc = wait_continue(c, tag, e)))
+					    (rc = wait_continue(c, tag ? tag : "", e)))
 						break;
 					mv_buf_reset(&b);
 				}
@@ -234,13 +238,53 @@ static enum mv_err vsend(struct mv_imapc *c, char tag[16], struct mv_error *e,
 		if (rc == MV_OK && mv_buf_add(&b, s, n))
 			rc = mv_fail(e, MV_E_LIMIT, "command too long");
 	}
-	if (rc == MV_OK && mv_buf_add(&b, "\r\n", 2))
+	if (rc == MV_OK && crlf && mv_buf_add(&b, "\r\n", 2))
 		rc = mv_fail(e, MV_E_LIMIT, "command too long");
-	if (rc == MV_OK)
+	if (rc == MV_OK && b.len)
 		rc = mv_conn_write(c->conn, b.data, b.len, e);
 out:
 	mv_buf_release(&b);
 	return rc;
+}
+
+static enum mv_err vsend(struct mv_imapc *c, char tag[16], struct mv_error *e,
+			 const char *fmt, va_list ap)
+{
+	return vsend_part(c, tag, 1, e, fmt, ap);
+}
+
+enum mv_err mv_imapc_start(struct mv_imapc *c, char tag[16], struct mv_error *e,
+			   const char *fmt, ...)
+{
+	va_list ap;
+	enum mv_err rc;
+
+	va_start(ap, fmt);
+	rc = vsend_part(c, tag, 0, e, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum mv_err mv_imapc_more(struct mv_imapc *c, int crlf, struct mv_error *e,
+			  const char *fmt, ...)
+{
+	va_list ap;
+	enum mv_err rc;
+
+	va_start(ap, fmt);
+	rc = vsend_part(c, NULL, crlf, e, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum mv_err mv_imapc_write(struct mv_imapc *c, const void *p, size_t n, struct mv_error *e)
+{
+	return mv_conn_write(c->conn, p, n, e);
+}
+
+enum mv_err mv_imapc_wait_continue(struct mv_imapc *c, const char *tag, struct mv_error *e)
+{
+	return wait_continue(c, tag, e);
 }
 
 enum mv_err mv_imapc_send(struct mv_imapc *c, char tag[16], struct mv_error *e,

@@ -63,6 +63,21 @@ enum mv_err mv_imapc_send(struct mv_imapc *c, char tag[16], struct mv_error *e,
 			  const char *fmt, ...);
 
 /*
+ * For commands that carry literals (APPEND): start sends "TAG " + the
+ * formatted text without CRLF; more sends formatted text (ended by CRLF
+ * when crlf); write sends raw bytes (a literal's content); wait_continue
+ * waits for the server's "+" (a synchronising literal), failing with
+ * MV_E_PARSE if the command is answered instead (the server's text in
+ * the message).
+ */
+enum mv_err mv_imapc_start(struct mv_imapc *c, char tag[16], struct mv_error *e,
+			   const char *fmt, ...);
+enum mv_err mv_imapc_more(struct mv_imapc *c, int crlf, struct mv_error *e,
+			  const char *fmt, ...);
+enum mv_err mv_imapc_write(struct mv_imapc *c, const void *p, size_t n, struct mv_error *e);
+enum mv_err mv_imapc_wait_continue(struct mv_imapc *c, const char *tag, struct mv_error *e);
+
+/*
  * Reads responses until the tagged one for tag, passing untagged ones to
  * fn(ctx) (NULL ignores them).  Tagged OK: MV_OK.  Tagged NO/BAD that is
  * throttling: MV_OK with *throttled = backoff in ms (at least 1) when

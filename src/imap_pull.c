@@ -153,35 +153,22 @@ int mv_imap_folder_match(const char *pattern, const char *name)
 	return match(pattern, name, 0);
 }
 
-/* UTF-8 form with '/' as separator; a name that is not modified UTF-7 is
- * shown as sent. */
-static char *display_name(const char *name, char delim)
+int mv_imap_folder_wanted(const char *const *include, size_t ninclude,
+			  const char *const *exclude, size_t nexclude, const char *utf8)
 {
-	struct mv_buf b;
-	char *out;
+	int in = ninclude == 0;
 
-	mv_buf_init(&b, MV_MAX_FOLDER_NAME * 4 + 1);
-	if (mv_utf7_decode(&b, name, strlen(name)) != MV_OK || mv_buf_cstr(&b) != MV_OK) {
-		mv_buf_release(&b);
-		return strdup(name);
-	}
-	out = (char *)b.data;
-	if (delim && delim != '/')
-		for (char *q = out; *q; q++)
-			if (*q == delim)
-				*q = '/';
-	return out;
+	for (size_t i = 0; i < ninclude && !in; i++)
+		in = mv_imap_folder_match(include[i], utf8);
+	for (size_t i = 0; i < nexclude && in; i++)
+		in = !mv_imap_folder_match(exclude[i], utf8);
+	return in;
 }
 
 static int wanted(const struct mv_imap_pull_opts *io, const char *utf8)
 {
-	int in = io->ninclude == 0;
-
-	for (size_t i = 0; i < io->ninclude && !in; i++)
-		in = mv_imap_folder_match(io->include[i], utf8);
-	for (size_t i = 0; i < io->nexclude && in; i++)
-		in = !mv_imap_folder_match(io->exclude[i], utf8);
-	return in;
+	return mv_imap_folder_wanted(io->include, io->ninclude, io->exclude, io->nexclude,
+				     utf8);
 }
 
 static uint8_t special_bits(const struct mv_imap_resp *r)
@@ -229,7 +216,7 @@ static enum mv_err on_list(void *ctx, const struct mv_imap_resp *r, struct mv_er
 	lf->delim = r->delim;
 	lf->special = special_bits(r);
 	lf->name = strdup(r->mailbox);
-	lf->utf8 = lf->name ? display_name(lf->name, lf->delim) : NULL;
+	lf->utf8 = lf->name ? mv_utf7_display(lf->name, lf->delim) : NULL;
 	if (!lf->name || !lf->utf8) {
 		free(lf->name);
 		free(lf->utf8);

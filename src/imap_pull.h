@@ -81,5 +81,8 @@ enum mv_err mv_pull_imap(struct mv_vault *v, struct mv_writer *w,
 
 /* Folder pattern match as described above (exported for tests). */
 int mv_imap_folder_match(const char *pattern, const char *name);
+/* 1 when utf8 matches an include (or there is none) and no exclude. */
+int mv_imap_folder_wanted(const char *const *include, size_t ninclude,
+			  const char *const *exclude, size_t nexclude, const char *utf8);
 
 #endif

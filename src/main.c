@@ -17,6 +17,10 @@ static const struct cli_cmd commands[] = {
 		  "          [--cacert FILE] [--pin sha256//B64] [--user NAME] [--password-file FILE]\n"
 		  "          [--oauth2-token-file FILE] [--folder PAT]... [--exclude PAT]...\n"
 		  "          [--insecure-plaintext] [--batch N]", cmd_pull },
+	{ "push", "push ARCHIVE imaps://USER@HOST[:PORT]|imap://... [--version N] [--dry-run]\n"
+		  "          [--map 'Old/Name=New/Name']... [--folder PAT]... [--exclude PAT]...\n"
+		  "          [--identity FILE] [--passphrase-file FILE] [--cacert FILE] [--pin sha256//B64]\n"
+		  "          [--user NAME] [--password-file FILE] [--oauth2-token-file FILE] [--batch N]", cmd_push },
 	{ "log", "log ARCHIVE", cmd_log },
 	{ "ls", "ls ARCHIVE [--version N] [--json] [FOLDER]", cmd_ls },
 	{ "cat", "cat ARCHIVE REF [--version N]", cmd_cat },

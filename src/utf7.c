@@ -21,6 +21,8 @@
 #include "utf7.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
@@ -313,4 +315,22 @@ out:
 	if (rc)
 		out->len = start;
 	return rc;
+}
+
+char *mv_utf7_display(const char *name, char delim)
+{
+	struct mv_buf b;
+	char *out;
+
+	mv_buf_init(&b, 4 * 4096 + 1);
+	if (mv_utf7_decode(&b, name, strlen(name)) != MV_OK || mv_buf_cstr(&b) != MV_OK) {
+		mv_buf_release(&b);
+		return strdup(name);
+	}
+	out = (char *)b.data;
+	if (delim && delim != '/')
+		for (char *q = out; *q; q++)
+			if (*q == delim)
+				*q = '/';
+	return out;
 }

@@ -28,4 +28,9 @@ enum mv_err mv_utf7_decode(struct mv_buf *out, const char *in, size_t n);
  * input is not valid UTF-8. */
 enum mv_err mv_utf7_encode(struct mv_buf *out, const char *in, size_t n);
 
+/* The UTF-8 display form of folder name (modified UTF-7, levels split by
+ * delim) with '/' between levels; a name that is not modified UTF-7 is
+ * returned as it is.  malloc'd; NULL when out of memory. */
+char *mv_utf7_display(const char *name, char delim);
+
 #endif

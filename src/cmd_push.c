@@ -1,0 +1,191 @@
+/* cmd_push.c - push: a version into an IMAP account. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "imap_push.h"
+
+static void push_event(void *ctx, const char *kind, const char *text)
+{
+	(void)ctx;
+	if (cli_log_json) {
+		fprintf(stderr, "{\"event\":\"%s\",\"message\":", kind);
+		cli_json_str(stderr, text);
+		fputs("}\n", stderr);
+	} else if (!cli_quiet) {
+		fprintf(stderr, "mbox-vault: %s: %s\n", kind, text);
+	}
+}
+
+static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t version)
+{
+	if (cli_log_json) {
+		for (size_t i = 0; i < r->nf; i++) {
+			const struct mv_imap_push_folder *f = &r->f[i];
+
+			fputs("{\"event\":\"folder\",\"source\":", stderr);
+			cli_json_str(stderr, f->source);
+			fputs(",\"target\":", stderr);
+			cli_json_str(stderr, f->target ? f->target : "");
+			fprintf(stderr, ",\"created\":%d,\"messages\":%llu,\"present\":%llu,"
+				"\"appended\":%llu,\"bytes\":%llu,\"refused\":%llu,"
+				"\"dropped_keywords\":%llu}\n", f->created,
+				(unsigned long long)f->messages, (unsigned long long)f->present,
+				(unsigned long long)f->appended, (unsigned long long)f->bytes,
+				(unsigned long long)f->refused,
+				(unsigned long long)f->dropped_keywords);
+		}
+		fprintf(stderr, "{\"event\":\"done\",\"version\":%u,\"dry_run\":%d,"
+			"\"appended\":%llu,\"present\":%llu,\"refused\":%llu,"
+			"\"dropped_keywords\":%llu}\n", version, dry,
+			(unsigned long long)r->appended, (unsigned long long)r->present,
+			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords);
+	} else if (!cli_quiet) {
+		printf("%sversion %u: %llu messages %s, %llu already on the target",
+		       dry ? "dry run, " : "", version, (unsigned long long)r->appended,
+		       dry ? "would be appended" : "appended", (unsigned long long)r->present);
+		if (r->refused)
+			printf(", %llu REFUSED", (unsigned long long)r->refused);
+		if (r->dropped_keywords)
+			printf(", %llu keywords dropped", (unsigned long long)r->dropped_keywords);
+		printf("\nappend: %s%s%s\n", r->multiappend ? "MULTIAPPEND" : "single APPEND",
+		       r->literal_plus ? ", LITERAL+" : "", r->binary ? ", BINARY" : "");
+		for (size_t i = 0; i < r->nf; i++) {
+			const struct mv_imap_push_folder *f = &r->f[i];
+
+			printf("  %s -> %s%s: %llu messages, %llu present, %llu %s",
+			       f->source, f->target ? f->target : "?",
+			       f->created ? (dry ? " (would be created)" : " (created)") : "",
+			       (unsigned long long)f->messages, (unsigned long long)f->present,
+			       (unsigned long long)f->appended, dry ? "to append" : "appended");
+			if (f->refused)
+				printf(", %llu REFUSED", (unsigned long long)f->refused);
+			if (f->dropped_keywords)
+				printf(", %llu keywords dropped",
+				       (unsigned long long)f->dropped_keywords);
+			putchar('\n');
+		}
+	}
+	return r->refused || r->dropped_keywords ? EX_PARTIAL : EX_OK;
+}
+
+int cmd_push(int argc, char **argv)
+{
+	struct cli_keys k;
+	struct cli_imap ci;
+	struct mv_imap_push_opts po;
+	struct mv_imap_push_report rep;
+	struct mv_vault *v = NULL;
+	struct mv_commit_info c;
+	struct mv_index ix;
+	struct mv_error e;
+	const char *arch = NULL, *target = NULL;
+	const char **map = NULL;
+	size_t nmap = 0;
+	uint32_t version = 0;
+	int rc = EX_OK;
+
+	memset(&k, 0, sizeof k);
+	memset(&ci, 0, sizeof ci);
+	memset(&po, 0, sizeof po);
+	memset(&rep, 0, sizeof rep);
+	mv_index_init(&ix);
+	mv_error_clear(&e);
+	if (!(map = calloc((size_t)argc, sizeof *map)))
+		return cli_die(EX_FAIL, "out of memory");
+	for (int i = 1; i < argc; i++) {
+		int r = cli_key_option(&k, argc, argv, &i);
+
+		if (r == 0)
+			r = cli_imap_option(&ci, argc, argv, &i);
+		if (r == -2) {
+			rc = cli_die(EX_USAGE, "passwords are not taken on the command line: "
+				     "use --password-file, MBOX_VAULT_IMAP_PASSWORD or the prompt");
+			goto out;
+		}
+		if (r < 0) {
+			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
+			goto out;
+		}
+		if (r)
+			continue;
+		if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
+			long long n = cli_number(argv[++i]);
+
+			if (n <= 0 || n > UINT32_MAX) {
+				rc = cli_die(EX_USAGE, "--version takes a version number");
+				goto out;
+			}
+			version = (uint32_t)n;
+		} else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc) {
+			const char *m = argv[++i], *eq = strchr(m, '=');
+
+			if (!eq || eq == m || !eq[1]) {
+				rc = cli_die(EX_USAGE, "--map takes 'Old/Name=New/Name'");
+				goto out;
+			}
+			map[nmap++] = m;
+		} else if (strcmp(argv[i], "--dry-run") == 0) {
+			po.dry_run = 1;
+		} else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+			long long n = cli_number(argv[++i]);
+
+			if (n <= 0 || n > 10000) {
+				rc = cli_die(EX_USAGE, "--batch takes 1..10000");
+				goto out;
+			}
+			po.batch = (unsigned)n;
+		} else if (argv[i][0] == '-') {
+			rc = cli_die(EX_USAGE, "unknown option '%.*s'", (int)strcspn(argv[i], "="),
+				     argv[i]);
+			goto out;
+		} else if (!arch) {
+			arch = argv[i];
+		} else if (!target) {
+			target = argv[i];
+		} else {
+			rc = cli_die(EX_USAGE, "usage: mbox-vault push ARCHIVE imaps://USER@HOST[:PORT]");
+			goto out;
+		}
+	}
+	if (!arch || !target) {
+		rc = cli_die(EX_USAGE, "usage: mbox-vault push ARCHIVE imaps://USER@HOST[:PORT]");
+		goto out;
+	}
+	if (!cli_is_imap(target)) {
+		rc = cli_die(EX_USAGE, "push target '%s': only imaps:// and imap:// are "
+			     "supported yet (use export for maildir, mbox, tar, zip)", target);
+		goto out;
+	}
+	if ((rc = cli_open(arch, &k, 1, &v)) || (rc = cli_pick_commit(v, version, &c)))
+		goto out;
+	if (mv_vault_load_index(v, &c, NULL, &ix, &e)) {
+		rc = cli_error(&e);
+		goto out;
+	}
+	if ((rc = cli_imap_load(&ci, target, &po.conn)) != EX_OK)
+		goto out;
+	po.include = ci.include;
+	po.ninclude = ci.ninclude;
+	po.exclude = ci.exclude;
+	po.nexclude = ci.nexclude;
+	po.map = map;
+	po.nmap = nmap;
+	po.event = push_event;
+	if (mv_push_imap(v, &ix, &po, &rep, &e)) {
+		push_report(&rep, po.dry_run, c.number);
+		rc = cli_error(&e);
+		goto out;
+	}
+	cli_state_save(v);
+	rc = push_report(&rep, po.dry_run, c.number);
+out:
+	mv_imap_push_report_release(&rep);
+	mv_index_release(&ix);
+	mv_vault_free(v);
+	cli_imap_release(&ci);
+	cli_keys_release(&k);
+	free(map);
+	return rc;
+}

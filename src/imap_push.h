@@ -1,0 +1,82 @@
+/*
+ * imap_push.h - restoring a version into an IMAP account.
+ *
+ * Each selected folder of the version goes to a target folder: the same
+ * UTF-8 path (re-encoded in modified UTF-7 with the target's hierarchy
+ * delimiter), or the target's folder with the same special-use role
+ * (\Sent goes to the target's \Sent whatever its name), or what --map
+ * says.  Missing folders are created.  Each message is appended with its
+ * exact stored bytes (literal8 when it holds NUL and the target offers
+ * BINARY), its flags and keywords and its INTERNALDATE string as stored;
+ * MULTIAPPEND batches when offered, else LITERAL+ literals, else
+ * synchronising literals.
+ *
+ * Idempotent: a message counts as present in the target folder when a
+ * message there has the same RFC822.SIZE and INTERNALDATE (a cheap
+ * prefilter) and the same bytes (fetched with .PEEK and hashed under the
+ * archive's content key).  So push can run again after a crash or a
+ * dropped connection and creates no duplicate.  Nothing is deleted or
+ * changed on the target.
+ */
+#ifndef MV_IMAP_PUSH_H
+#define MV_IMAP_PUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "index.h"
+#include "transport.h"
+#include "vault.h"
+
+struct mv_imap_push_opts {
+	struct mv_conn_opts conn;
+	/* Source folder patterns as in imap_pull.h (UTF-8, '/'). */
+	const char *const *include;
+	size_t ninclude;
+	const char *const *exclude;
+	size_t nexclude;
+	/* --map FROM=TO: a source folder FROM (and its subfolders) goes to
+	 * TO (UTF-8, '/').  Checked in order; the first match wins. */
+	const char *const *map;
+	size_t nmap;
+	int dry_run;                   /* say what would happen, change nothing */
+	unsigned batch;                /* messages per MULTIAPPEND; 0 = 50 */
+	void (*event)(void *ctx, const char *kind, const char *text);
+	void *event_ctx;
+};
+
+struct mv_imap_push_folder {
+	char *source;                  /* UTF-8, '/' */
+	char *target;                  /* UTF-8, '/' */
+	int created;                   /* created (or would be, dry run) */
+	uint64_t messages;             /* in the version */
+	uint64_t present;              /* already on the target */
+	uint64_t appended;             /* appended (or would be) */
+	uint64_t bytes;                /* of those appended */
+	uint64_t refused;              /* the server refused them */
+	uint64_t dropped_keywords;     /* appended without refused keywords */
+};
+
+struct mv_imap_push_report {
+	struct mv_imap_push_folder *f;
+	size_t nf;
+	uint64_t appended, present, refused, dropped_keywords;
+	int multiappend, literal_plus, binary;
+	struct mv_tls_info tls;
+};
+
+void mv_imap_push_report_release(struct mv_imap_push_report *r);
+
+/*
+ * Pushes the folders of ix (a version loaded with mv_vault_load_index;
+ * the vault unlocked for reading) into the account.  MV_OK when every
+ * message is present on the target or was refused and reported
+ * (r->refused, r->dropped_keywords: the caller's "partial").  Errors as
+ * imap_client.h and the vault's.
+ */
+enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
+			 const struct mv_imap_push_opts *o,
+			 struct mv_imap_push_report *r, struct mv_error *e);
+
+#endif
