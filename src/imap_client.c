@@ -21,7 +21,15 @@ struct mv_imapc {
 	unsigned next_tag;
 	char caps[CAPS_MAX];          /* " CAP1 CAP2 ... " upper-cased */
 	char bye[160];                /* the text of an untagged BYE */
+	void (*throttle_fn)(void *ctx, uint32_t ms);
+	void *throttle_ctx;
 };
+
+void mv_imapc_on_throttle(struct mv_imapc *c, void (*fn)(void *ctx, uint32_t ms), void *ctx)
+{
+	c->throttle_fn = fn;
+	c->throttle_ctx = ctx;
+}
 
 static void printable(char *out, size_t cap, const char *s)
 {
@@ -118,6 +126,14 @@ static enum mv_err next(struct mv_imapc *c, const struct mv_imap_resp **r,
 	if (rc == MV_E_NET && c->bye[0]) {
 		mv_error_clear(e);
 		return mv_fail(e, MV_E_NET, "the server closed the connection: %s", c->bye);
+	}
+	if (rc == MV_E_PARSE || rc == MV_E_LIMIT) {
+		/* Bytes that are not IMAP, or over a bound: the stream is out
+		 * of step, which is the connection's failure (a server's
+		 * fault, never the archive's): reconnecting is the remedy. */
+		e->code = MV_E_NET;
+		mv_error_prefix(e, "the server broke the protocol");
+		return MV_E_NET;
 	}
 	if (rc)
 		return rc;
@@ -364,6 +380,8 @@ enum mv_err mv_imapc_cmd(struct mv_imapc *c, mv_imapc_untagged_fn fn, void *ctx,
 			rc = mv_imapc_wait(c, tag, fn, ctx, &wait_ms, NULL, e);
 		if (rc || !wait_ms)
 			return rc;
+		if (c->throttle_fn)
+			c->throttle_fn(c->throttle_ctx, wait_ms);
 		mv_imapc_backoff(wait_ms);
 	}
 	return mv_fail(e, MV_E_NET, "the server kept throttling the command");

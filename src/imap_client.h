@@ -11,8 +11,10 @@
  * reports it through *throttled so that callers which pipeline can do
  * the same.
  *
- * Errors: those of mv_conn_open() and the parser; MV_E_NET also when the
- * server says BYE or answers a command with a tag never sent; MV_E_PARSE
+ * Errors: those of mv_conn_open(); MV_E_NET when the server says BYE,
+ * answers a command with a tag never sent, or sends what the parser
+ * refuses (bytes that are not IMAP, a length over a bound: the stream is
+ * out of step, so the connection is lost); MV_E_PARSE
  * for a NO or BAD (the message quotes the server's text, made printable,
  * and the command's verb, never its arguments).
  */
@@ -93,6 +95,10 @@ enum mv_err mv_imapc_wait(struct mv_imapc *c, const char *tag,
  * to 20 times). */
 enum mv_err mv_imapc_cmd(struct mv_imapc *c, mv_imapc_untagged_fn fn, void *ctx,
 			 struct mv_error *e, const char *fmt, ...);
+
+/* fn(ctx, ms) is told before mv_imapc_cmd() waits out a throttled
+ * command (for reports). */
+void mv_imapc_on_throttle(struct mv_imapc *c, void (*fn)(void *ctx, uint32_t ms), void *ctx);
 
 /* Sleeps ms milliseconds (throttling backoff; tests shorten it with
  * MV_TEST_BACKOFF_MS in test builds). */

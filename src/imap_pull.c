@@ -574,16 +574,18 @@ static enum mv_err on_fetch(void *ctx, const struct mv_imap_resp *r, struct mv_e
 		return MV_OK;
 	x->mode = M_NONE;
 	t = (f->have & MV_IMAP_F_UID) ? find_todo(x, f->uid) : NULL;
-	if (mode == M_DISCARD || mode == M_NONE || !t || t->state == T_DONE) {
-		if (mode == M_STREAM)
-			mv_pull_stream_abort(x->p);
-		return MV_OK;
-	}
-	if (f->body_nil) {
+	if (f->body_nil && t && t->state != T_DONE) {
+		/* Checked first: NIL calls no body callback, so no mode was
+		 * chosen for it. */
 		if (mode == M_STREAM)
 			mv_pull_stream_abort(x->p);
 		t->state = T_DONE;
 		skip(x, t->uid, "the server returned NIL for its body");
+		return MV_OK;
+	}
+	if (mode == M_DISCARD || mode == M_NONE || !t || t->state == T_DONE) {
+		if (mode == M_STREAM)
+			mv_pull_stream_abort(x->p);
 		return MV_OK;
 	}
 	if ((f->have & MV_IMAP_F_SIZE) && f->rfc822_size != x->msize) {
@@ -914,6 +916,14 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 	return mv_pull_retire(x->p, 1, e);
 }
 
+static void on_throttle(void *ctx, uint32_t ms)
+{
+	struct ip *x = ctx;
+
+	x->rep->throttled++;
+	note(x, "throttled", "the server throttles; waiting %u ms", ms);
+}
+
 static enum mv_err reconnect(struct ip *x, struct mv_error *e)
 {
 	unsigned max = x->io->max_reconnects ? x->io->max_reconnects : RECONNECTS_DEFAULT;
@@ -936,6 +946,7 @@ static enum mv_err reconnect(struct ip *x, struct mv_error *e)
 		if (rc == MV_OK) {
 			mv_imapc_set_body_sink(x->c, &(struct mv_imap_body_sink){
 				body_begin, body_data, body_end, x });
+			mv_imapc_on_throttle(x->c, on_throttle, x);
 			return MV_OK;
 		}
 		if (rc != MV_E_NET)
@@ -1006,6 +1017,7 @@ static enum mv_err imap_source(struct pull *p, void *ctx, struct mv_error *e)
 		return rc;
 	mv_imapc_set_body_sink(x->c, &(struct mv_imap_body_sink){
 		body_begin, body_data, body_end, x });
+	mv_imapc_on_throttle(x->c, on_throttle, x);
 	rc = mv_imapc_cmd(x->c, on_list, x, e,
 			  mv_imapc_has(x->c, "SPECIAL-USE") && mv_imapc_has(x->c, "LIST-EXTENDED")
 			  ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"");
