@@ -64,7 +64,7 @@ export MV_TEST="$top/build/test/mbox-vault"
 export MV_RELEASE="$top/build/release/mbox-vault"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in tests/vectors/run.sh tests/e2e/t*.sh; do
+for t in tests/vectors/run.sh tests/e2e/t*.sh tests/imap/t*.sh; do
 	[ -f "$t" ] || continue
 	run_capture "$(basename "$t" .sh)" sh "$t"
 done
