@@ -99,6 +99,9 @@ char *cli_prompt_secret(const char *prompt, size_t *len);
 /* Rollback protection (format-spec 12): compare with / save the state. */
 enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e);
 void cli_state_save(struct mv_vault *v);
+/* The path of a per-archive state file "<state dir>/<archive ID>.<suffix>"
+ * (the directory made 0700); -1 without a state directory. */
+int cli_state_file(const struct mv_vault *v, const char *suffix, char *out, size_t cap);
 /* 1 if a state file exists for v's archive ID (a version was seen). */
 int cli_state_known(const struct mv_vault *v);
 

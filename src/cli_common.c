@@ -315,6 +315,15 @@ static int state_path(const struct mv_vault *v, char *out, size_t cap, int mk)
 	return 0;
 }
 
+int cli_state_file(const struct mv_vault *v, const char *suffix, char *out, size_t cap)
+{
+	char base[4200];
+
+	if (state_path(v, base, sizeof base, 1) != 0)
+		return -1;
+	return snprintf(out, cap, "%s.%s", base, suffix) < (int)cap ? 0 : -1;
+}
+
 int cli_state_known(const struct mv_vault *v)
 {
 	char path[4200];

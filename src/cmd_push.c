@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "crypto.h"
 #include "imap_push.h"
 
 static void push_event(void *ctx, const char *kind, const char *text)
@@ -49,6 +50,9 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 			printf(", %llu REFUSED", (unsigned long long)r->refused);
 		if (r->dropped_keywords)
 			printf(", %llu keywords dropped", (unsigned long long)r->dropped_keywords);
+		if (r->present_by_record)
+			printf(" (%llu known from push's record)",
+			       (unsigned long long)r->present_by_record);
 		printf("\nappend: %s%s%s\n", r->multiappend ? "MULTIAPPEND" : "single APPEND",
 		       r->literal_plus ? ", LITERAL+" : "", r->binary ? ", BINARY" : "");
 		for (size_t i = 0; i < r->nf; i++) {
@@ -84,7 +88,8 @@ int cmd_push(int argc, char **argv)
 	const char **map = NULL;
 	size_t nmap = 0;
 	uint32_t version = 0;
-	int rc = EX_OK;
+	int rc = EX_OK, no_state = 0;
+	char state[4400];
 
 	memset(&k, 0, sizeof k);
 	memset(&ci, 0, sizeof ci);
@@ -126,6 +131,8 @@ int cmd_push(int argc, char **argv)
 				goto out;
 			}
 			map[nmap++] = m;
+		} else if (strcmp(argv[i], "--no-state") == 0) {
+			no_state = 1;
 		} else if (strcmp(argv[i], "--dry-run") == 0) {
 			po.dry_run = 1;
 		} else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
@@ -173,6 +180,20 @@ int cmd_push(int argc, char **argv)
 	po.map = map;
 	po.nmap = nmap;
 	po.event = push_event;
+	if (!no_state) {
+		/* One record per archive and account: a digest of user, host
+		 * and port names the account without showing it. */
+		char who[600], hex[33];
+		uint8_t d[16];
+
+		snprintf(who, sizeof who, "%s@%s:%u", po.conn.user ? po.conn.user
+			 : po.conn.url.user, po.conn.url.host, po.conn.url.port);
+		mv_blake2b(d, sizeof d, NULL, 0, (const uint8_t *)who, strlen(who));
+		mv_hex(hex, d, sizeof d);
+		snprintf(who, sizeof who, "push-%s", hex);
+		if (cli_state_file(v, who, state, sizeof state) == 0)
+			po.state_path = state;
+	}
 	if (mv_push_imap(v, &ix, &po, &rep, &e)) {
 		push_report(&rep, po.dry_run, c.number);
 		rc = cli_error(&e);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "crypto.h"
@@ -12,6 +13,7 @@
 #include "imap_pull.h"
 #include "imapdate.h"
 #include "msgmeta.h"
+#include "pushstate.h"
 #include "utf7.h"
 
 #define BATCH_DEFAULT 50
@@ -52,8 +54,12 @@ struct px {
 	struct mv_blake2b *hs;
 	struct have *body_for;         /* the candidate being hashed */
 
+	struct mv_pushstate *st;       /* NULL: no record */
+	uint32_t uidvalidity;          /* of the target folder */
+	const char *tname;             /* its name bytes */
 	struct mv_buf msg;             /* a held message */
-	int has_nul;
+	int has_nul;                   /* NUL, bare CR or bare LF: binary */
+	uint8_t last_byte;
 };
 
 static void note(struct px *x, const char *kind, const char *fmt, ...)
@@ -235,12 +241,27 @@ static enum mv_err on_have(void *ctx, const struct mv_imap_resp *r, struct mv_er
 	return MV_OK;
 }
 
+static int cmp_have(const void *a, const void *b)
+{
+	uint32_t x = ((const struct have *)a)->uid, y = ((const struct have *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* x->h is sorted by UID once the folder's list is complete. */
 static struct have *find_have(struct px *x, uint32_t uid)
 {
-	for (size_t i = 0; i < x->nh; i++)
-		if (x->h[i].uid == uid)
-			return &x->h[i];
-	return NULL;
+	size_t lo = 0, hi = x->nh;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->h[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < x->nh && x->h[lo].uid == uid ? &x->h[lo] : NULL;
 }
 
 static enum mv_err body_begin(void *ctx, const struct mv_imap_body *b, struct mv_error *e)
@@ -304,12 +325,29 @@ static enum mv_err hash_candidates(struct px *x, struct mv_error *e)
 
 /* ---- appending ---- */
 
+/* Notes bytes a text literal may not carry unchanged: NUL, and CR or LF
+ * outside a CRLF pair (servers normalise line ends of text literals;
+ * literal8 bytes are kept as they are). */
+static void scan_bytes(struct px *x, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n && !x->has_nul; i++) {
+		uint8_t c = p[i];
+
+		if (c == 0)
+			x->has_nul = 1;
+		else if (c == '\n' && x->last_byte != '\r')
+			x->has_nul = 1;
+		else if (x->last_byte == '\r' && c != '\n')
+			x->has_nul = 1;
+		x->last_byte = c;
+	}
+}
+
 static enum mv_err hold_out(void *ctx, const uint8_t *p, size_t n, struct mv_error *e)
 {
 	struct px *x = ctx;
 
-	if (memchr(p, 0, n))
-		x->has_nul = 1;
+	scan_bytes(x, p, n);
 	if (mv_buf_add(&x->msg, p, n))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	return MV_OK;
@@ -320,8 +358,7 @@ static enum mv_err scan_out(void *ctx, const uint8_t *p, size_t n, struct mv_err
 	struct px *x = ctx;
 
 	(void)e;
-	if (memchr(p, 0, n))
-		x->has_nul = 1;
+	scan_bytes(x, p, n);
 	return MV_OK;
 }
 
@@ -388,6 +425,7 @@ static enum mv_err send_message(struct px *x, const struct mv_entry *en, int bar
 
 	mv_buf_init(&fl, 1u << 16);
 	x->has_nul = 0;
+	x->last_byte = 0;
 	mv_buf_reset(&x->msg);
 	if (held)
 		rc = mv_vault_read_blob(x->v, &en->blob, hold_out, x, e);
@@ -401,8 +439,9 @@ static enum mv_err send_message(struct px *x, const struct mv_entry *en, int bar
 	}
 	lit8 = x->has_nul && mv_imapc_has(x->c, "BINARY");
 	if (x->has_nul && !lit8)
-		note(x, "warning", "folder '%s' UID %u holds NUL bytes but the target offers "
-		     "no BINARY: it may refuse or alter them", x->fr->source, en->uid);
+		note(x, "warning", "folder '%s' UID %u holds NUL bytes or bare CR/LF but the "
+		     "target offers no BINARY: it may refuse or alter them", x->fr->source,
+		     en->uid);
 	rc = mv_imapc_more(x->c, 0, e, " %s%s%s%s %s{%llu%s}", (const char *)fl.data,
 			   en->date[0] ? " \"" : "", en->date, en->date[0] ? "\"" : "",
 			   lit8 ? "~" : "", (unsigned long long)n, plus ? "+" : "");
@@ -419,6 +458,34 @@ out:
 	return rc;
 }
 
+/* Records the UIDs of an APPENDUID answer ("UIDVALIDITY set") for the
+ * messages of the command, in order. */
+static enum mv_err record_uids(struct px *x, const struct mv_imap_resp *r,
+			       const struct mv_entry **list, size_t n, struct mv_error *e)
+{
+	const char *s;
+	uint32_t lo, hi;
+	size_t i = 0;
+	unsigned long long uv;
+	char *end;
+
+	if (!x->st || !r || strcmp(r->code, "APPENDUID") != 0 || !r->code_arg)
+		return MV_OK;
+	uv = strtoull(r->code_arg, &end, 10);
+	if (end == r->code_arg || *end != ' ' || uv == 0 || uv > UINT32_MAX)
+		return MV_OK;
+	s = end + 1;
+	while (i < n && mv_imap_set_next(&s, &lo, &hi))
+		for (uint64_t u = lo; u <= hi && i < n; u++, i++) {
+			enum mv_err rc = mv_pushstate_add(x->st, x->tname, (uint32_t)uv,
+							  (uint32_t)u, list[i]->blob.content_hash, e);
+
+			if (rc)
+				return rc;
+		}
+	return MV_OK;
+}
+
 /*
  * APPENDs entries list[0..n) to mailbox in one command (MULTIAPPEND when
  * n > 1).  *refused: the server answered NO/BAD (its text in e, which is
@@ -430,6 +497,7 @@ static enum mv_err append(struct px *x, const char *mailbox, const struct mv_ent
 {
 	char tag[16];
 	int plus = mv_imapc_has(x->c, "LITERAL+");
+	const struct mv_imap_resp *resp = NULL;
 	enum mv_err rc;
 
 	*refused = 0;
@@ -446,7 +514,9 @@ static enum mv_err append(struct px *x, const char *mailbox, const struct mv_ent
 	if (rc == MV_OK)
 		rc = mv_imapc_more(x->c, 1, e, "");
 	if (rc == MV_OK)
-		rc = mv_imapc_wait(x->c, tag, NULL, NULL, NULL, NULL, e);
+		rc = mv_imapc_wait(x->c, tag, NULL, NULL, NULL, &resp, e);
+	if (rc == MV_OK)
+		rc = record_uids(x, resp, list, n, e);
 	if (rc == MV_E_PARSE) {
 		snprintf(why, whycap, "%s", e->msg);
 		mv_error_clear(e);
@@ -538,13 +608,22 @@ static enum mv_err append_all(struct px *x, const char *mailbox, const struct mv
 
 /* ---- one folder ---- */
 
-static enum mv_err on_exists(void *ctx, const struct mv_imap_resp *r, struct mv_error *e)
+struct sel {
+	uint32_t exists, uidvalidity;
+};
+
+static enum mv_err on_select(void *ctx, const struct mv_imap_resp *r, struct mv_error *e)
 {
+	struct sel *s = ctx;
+
 	(void)e;
 	if (r->type == MV_IMAP_EXISTS)
-		*(uint32_t *)ctx = r->num;
+		s->exists = r->num;
+	if (r->type == MV_IMAP_OK && r->ncode_num && strcmp(r->code, "UIDVALIDITY") == 0)
+		s->uidvalidity = (uint32_t)r->code_num[0];
 	return MV_OK;
 }
+
 
 static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const char *src,
 			       struct mv_error *e)
@@ -553,7 +632,8 @@ static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const ch
 	char *tpath = NULL;
 	const struct mv_entry **todo = NULL;
 	size_t ntodo = 0;
-	uint32_t exists = 0;
+	struct sel sel = { 0, 0 };
+	uint8_t *by_record = NULL;
 	int is_new = 0;
 	enum mv_err rc = MV_OK;
 
@@ -580,14 +660,38 @@ static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const ch
 	if (f->special & MV_SU_NOSELECT || f->n == 0)
 		goto out;
 	if (!is_new || !x->o->dry_run) {
-		if ((rc = mv_imapc_cmd(x->c, on_exists, &exists, e, "EXAMINE %M",
+		if ((rc = mv_imapc_cmd(x->c, on_select, &sel, e, "EXAMINE %M",
 				       (const char *)name.data))) {
 			mv_error_prefix(e, "folder '%s'", tpath);
 			goto out;
 		}
-		if (exists && (rc = mv_imapc_cmd(x->c, on_have, x, e,
+		if (sel.exists && (rc = mv_imapc_cmd(x->c, on_have, x, e,
 						 "UID FETCH 1:* (UID RFC822.SIZE INTERNALDATE)")))
 			goto out;
+	}
+	x->uidvalidity = sel.uidvalidity;
+	x->tname = (const char *)name.data;
+	if (x->nh)
+		qsort(x->h, x->nh, sizeof *x->h, cmp_have);
+	/* What the record says this push (or an earlier one) appended and
+	 * the target still holds is present, whatever its bytes now. */
+	if (f->n && !(by_record = calloc(f->n, 1))) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; x->st && i < f->n; i++) {
+		uint32_t uid;
+
+		for (unsigned k = 0; (uid = mv_pushstate_find(x->st, x->tname, x->uidvalidity,
+							      f->e[i].blob.content_hash, k)); k++) {
+			struct have *h = find_have(x, uid);
+
+			if (h && !h->used) {
+				h->used = 1;
+				by_record[i] = 1;
+				break;
+			}
+		}
 	}
 	/* The prefilter: size and date; then the bytes of the candidates. */
 	for (size_t i = 0; i < f->n; i++) {
@@ -596,8 +700,11 @@ static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const ch
 
 		if (mv_imapdate_parse(f->e[i].date, strlen(f->e[i].date), &d, &tz) != 0)
 			continue;
+		if (by_record[i])
+			continue;
 		for (size_t k = 0; k < x->nh; k++)
-			if (x->h[k].size == f->e[i].blob.raw_size && x->h[k].date == d)
+			if (!x->h[k].used && x->h[k].size == f->e[i].blob.raw_size &&
+			    x->h[k].date == d)
 				x->h[k].cand = 1;
 	}
 	if ((rc = hash_candidates(x, e)))
@@ -608,8 +715,10 @@ static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const ch
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		const struct mv_entry *en = &f->e[i];
-		int found = 0;
+		int found = by_record[i];
 
+		if (found)
+			x->r->present_by_record++;
 		for (size_t k = 0; k < x->nh && !found; k++)
 			if (x->h[k].hashed && !x->h[k].used &&
 			    x->h[k].size == en->blob.raw_size &&
@@ -632,6 +741,14 @@ static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const ch
 	}
 	rc = append_all(x, (const char *)name.data, todo, ntodo, e);
 out:
+	if (x->st) {
+		struct mv_error e2;
+
+		mv_error_clear(&e2);
+		if (mv_pushstate_save(x->st, &e2) && rc == MV_OK)
+			rc = mv_fail(e, e2.code, "%s", e2.msg);
+	}
+	free(by_record);
 	free(todo);
 	free(tpath);
 	mv_buf_release(&name);
@@ -653,6 +770,27 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 	mv_buf_init(&x.msg, HOLD_MAX);
 	if ((rc = mv_transport_init(e)))
 		return rc;
+	if (o->state_path && !o->dry_run) {
+		struct mv_error e2;
+
+		mv_error_clear(&e2);
+		if (mv_pushstate_open(&x.st, o->state_path, v->kr->fk, v->h.archive_id, &e2)) {
+			if (e2.code != MV_E_DECRYPT) {
+				rc = mv_fail(e, e2.code, "%s", e2.msg);
+				goto out;
+			}
+			/* Unreadable: content alone decides, and a new record
+			 * replaces it. */
+			note(&x, "warning", "%s; starting a new record", e2.msg);
+			unlink(o->state_path);
+			mv_error_clear(&e2);
+			if (mv_pushstate_open(&x.st, o->state_path, v->kr->fk, v->h.archive_id,
+					      &e2)) {
+				rc = mv_fail(e, e2.code, "%s", e2.msg);
+				goto out;
+			}
+		}
+	}
 	if ((rc = mv_imapc_open(&x.c, &o->conn, MAX_BODY, e)))
 		goto out;
 	r->tls = *mv_imapc_tls(x.c);
@@ -694,6 +832,7 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 	}
 out:
 	mv_imapc_free(x.c);
+	mv_pushstate_free(x.st);
 	mv_blake2b_free(x.hs);
 	for (size_t i = 0; i < x.ntf; i++)
 		free(x.tf[i].name);

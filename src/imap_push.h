@@ -6,8 +6,9 @@
  * delimiter), or the target's folder with the same special-use role
  * (\Sent goes to the target's \Sent whatever its name), or what --map
  * says.  Missing folders are created.  Each message is appended with its
- * exact stored bytes (literal8 when it holds NUL and the target offers
- * BINARY), its flags and keywords and its INTERNALDATE string as stored;
+ * exact stored bytes (literal8 when it holds NUL, a bare CR or a bare LF
+ * and the target offers BINARY: servers normalise line ends of text
+ * literals), its flags and keywords and its INTERNALDATE string as stored;
  * MULTIAPPEND batches when offered, else LITERAL+ literals, else
  * synchronising literals.
  *
@@ -41,6 +42,9 @@ struct mv_imap_push_opts {
 	const char *const *map;
 	size_t nmap;
 	int dry_run;                   /* say what would happen, change nothing */
+	/* push's record of its appends to this account (pushstate.h), or
+	 * NULL for none: content alone then decides what is present. */
+	const char *state_path;
 	unsigned batch;                /* messages per MULTIAPPEND; 0 = 50 */
 	void (*event)(void *ctx, const char *kind, const char *text);
 	void *event_ctx;
@@ -62,6 +66,7 @@ struct mv_imap_push_report {
 	struct mv_imap_push_folder *f;
 	size_t nf;
 	uint64_t appended, present, refused, dropped_keywords;
+	uint64_t present_by_record;    /* of present: known from the record */
 	int multiappend, literal_plus, binary;
 	struct mv_tls_info tls;
 };

@@ -20,7 +20,8 @@ static const struct cli_cmd commands[] = {
 	{ "push", "push ARCHIVE imaps://USER@HOST[:PORT]|imap://... [--version N] [--dry-run]\n"
 		  "          [--map 'Old/Name=New/Name']... [--folder PAT]... [--exclude PAT]...\n"
 		  "          [--identity FILE] [--passphrase-file FILE] [--cacert FILE] [--pin sha256//B64]\n"
-		  "          [--user NAME] [--password-file FILE] [--oauth2-token-file FILE] [--batch N]", cmd_push },
+		  "          [--user NAME] [--password-file FILE] [--oauth2-token-file FILE] [--batch N]\n"
+		  "          [--no-state]", cmd_push },
 	{ "log", "log ARCHIVE", cmd_log },
 	{ "ls", "ls ARCHIVE [--version N] [--json] [FOLDER]", cmd_ls },
 	{ "cat", "cat ARCHIVE REF [--version N]", cmd_cat },

@@ -29,7 +29,7 @@ build SANITIZE=1 tools
 run_capture() { # name, command...
 	name=$1; shift
 	if "$@" >"$log/cur" 2>&1; then rc=0; else rc=$?; fi
-	grep -E '^(PASS|FAIL): ' "$log/cur" | sed "s|^\(PASS\|FAIL\): |\1: $name: |" | tee -a "$out"
+	grep -E '^(PASS|FAIL): ' "$log/cur" | sed -E "s#^(PASS|FAIL): #\1: $name: #" | tee -a "$out"
 	if [ $rc -ne 0 ] && ! grep -q '^FAIL: ' "$log/cur"; then
 		tail -20 "$log/cur"
 		say "FAIL: $name exited with status $rc"
