@@ -137,5 +137,7 @@ int cmd_prove(int argc, char **argv);
 int cmd_check_proof(int argc, char **argv);
 int cmd_grant(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+/* verify ARCHIVE --against TARGET (cmd_push.c). */
+int cmd_verify_against(int argc, char **argv);
 
 #endif

@@ -210,3 +210,161 @@ out:
 	free(map);
 	return rc;
 }
+
+static void diff_json_item(const struct mv_imap_diff_item *it)
+{
+	fprintf(stdout, "{\"event\":\"%s\",\"folder\":", it->kind);
+	cli_json_str(stdout, it->folder ? it->folder : "");
+	printf(",\"archive_uid\":%u,\"target_uid\":%u}\n", it->src_uid, it->dst_uid);
+}
+
+int cmd_verify_against(int argc, char **argv)
+{
+	struct cli_keys k;
+	struct cli_imap ci;
+	struct mv_imap_push_opts po;
+	struct mv_imap_diff_report rep;
+	struct mv_vault *v = NULL;
+	struct mv_commit_info c;
+	struct mv_index ix;
+	struct mv_error e;
+	const char *arch = NULL, *target = NULL;
+	const char **map = NULL;
+	size_t nmap = 0;
+	uint32_t version = 0;
+	int rc = EX_OK, json = 0;
+	uint64_t bad;
+
+	memset(&k, 0, sizeof k);
+	memset(&ci, 0, sizeof ci);
+	memset(&po, 0, sizeof po);
+	memset(&rep, 0, sizeof rep);
+	mv_index_init(&ix);
+	mv_error_clear(&e);
+	if (!(map = calloc((size_t)argc, sizeof *map)))
+		return cli_die(EX_FAIL, "out of memory");
+	for (int i = 1; i < argc; i++) {
+		int r = cli_key_option(&k, argc, argv, &i);
+
+		if (r == 0)
+			r = cli_imap_option(&ci, argc, argv, &i);
+		if (r == -2) {
+			rc = cli_die(EX_USAGE, "passwords are not taken on the command line");
+			goto out;
+		}
+		if (r < 0) {
+			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
+			goto out;
+		}
+		if (r)
+			continue;
+		if (strcmp(argv[i], "--against") == 0 && i + 1 < argc) {
+			target = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
+			long long n = cli_number(argv[++i]);
+
+			if (n <= 0 || n > UINT32_MAX) {
+				rc = cli_die(EX_USAGE, "--version takes a version number");
+				goto out;
+			}
+			version = (uint32_t)n;
+		} else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc) {
+			map[nmap++] = argv[++i];
+		} else if (argv[i][0] != '-' && !arch) {
+			arch = argv[i];
+		} else {
+			rc = cli_die(EX_USAGE, "usage: mbox-vault verify ARCHIVE --against "
+				     "imaps://USER@HOST[:PORT] [--json] [--version N]");
+			goto out;
+		}
+	}
+	if (!arch || !target || !cli_is_imap(target)) {
+		rc = cli_die(EX_USAGE, "usage: mbox-vault verify ARCHIVE --against "
+			     "imaps://USER@HOST[:PORT] [--json] [--version N] (local targets: "
+			     "not yet)");
+		goto out;
+	}
+	if ((rc = cli_open(arch, &k, 1, &v)) || (rc = cli_pick_commit(v, version, &c)))
+		goto out;
+	if (mv_vault_load_index(v, &c, NULL, &ix, &e)) {
+		rc = cli_error(&e);
+		goto out;
+	}
+	if ((rc = cli_imap_load(&ci, target, &po.conn)) != EX_OK)
+		goto out;
+	po.include = ci.include;
+	po.ninclude = ci.ninclude;
+	po.exclude = ci.exclude;
+	po.nexclude = ci.nexclude;
+	po.map = map;
+	po.nmap = nmap;
+	if (mv_compare_imap(v, &ix, &po, &rep, &e)) {
+		rc = cli_error(&e);
+		goto out;
+	}
+	bad = rep.missing + rep.extra + rep.altered + rep.flags + rep.dates;
+	if (json) {
+		for (size_t i = 0; i < rep.nitems; i++)
+			diff_json_item(&rep.items[i]);
+		for (size_t i = 0; i < rep.nf; i++) {
+			const struct mv_imap_diff_folder *f = &rep.f[i];
+
+			fputs("{\"event\":\"folder\",\"folder\":", stdout);
+			cli_json_str(stdout, f->source);
+			fputs(",\"target\":", stdout);
+			cli_json_str(stdout, f->target ? f->target : "");
+			printf(",\"messages\":%llu,\"matched\":%llu,\"missing\":%llu,"
+			       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
+			       (unsigned long long)f->messages, (unsigned long long)f->matched,
+			       (unsigned long long)f->missing, (unsigned long long)f->extra,
+			       (unsigned long long)f->altered, (unsigned long long)f->flags,
+			       (unsigned long long)f->dates);
+		}
+		printf("{\"event\":\"result\",\"version\":%u,\"match\":%s,\"missing\":%llu,"
+		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
+		       c.number, bad ? "false" : "true", (unsigned long long)rep.missing,
+		       (unsigned long long)rep.extra, (unsigned long long)rep.altered,
+		       (unsigned long long)rep.flags, (unsigned long long)rep.dates);
+	} else {
+		printf("version %u against %s:\n", c.number, target);
+		for (size_t i = 0; i < rep.nf; i++) {
+			const struct mv_imap_diff_folder *f = &rep.f[i];
+
+			printf("  %s -> %s%s: %llu messages, %llu match", f->source,
+			       f->target ? f->target : "?", f->absent ? " (ABSENT)" : "",
+			       (unsigned long long)f->messages, (unsigned long long)f->matched);
+			if (f->missing)
+				printf(", %llu MISSING", (unsigned long long)f->missing);
+			if (f->altered)
+				printf(", %llu ALTERED", (unsigned long long)f->altered);
+			if (f->extra)
+				printf(", %llu EXTRA", (unsigned long long)f->extra);
+			if (f->flags)
+				printf(", %llu with other flags", (unsigned long long)f->flags);
+			if (f->dates)
+				printf(", %llu with another date", (unsigned long long)f->dates);
+			putchar('\n');
+		}
+		for (size_t i = 0; i < rep.nitems; i++)
+			printf("  %s: %s archive UID %u, target UID %u\n", rep.items[i].kind,
+			       rep.items[i].folder ? rep.items[i].folder : "",
+			       rep.items[i].src_uid, rep.items[i].dst_uid);
+		if (rep.more)
+			printf("  ... and %zu more differences\n", rep.more);
+		printf(bad ? "the target DIFFERS from version %u\n"
+			   : "the target matches version %u: every message, byte for byte, "
+			     "with its flags, keywords and date\n", c.number);
+	}
+	rc = bad ? EX_CORRUPT : EX_OK;
+	cli_state_save(v);
+out:
+	mv_imap_diff_release(&rep);
+	mv_index_release(&ix);
+	mv_vault_free(v);
+	cli_imap_release(&ci);
+	cli_keys_release(&k);
+	free(map);
+	return rc;
+}

@@ -21,6 +21,9 @@ int cmd_verify(int argc, char **argv)
 	enum mv_err vr;
 	int rc = EX_OK;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--against") == 0)
+			return cmd_verify_against(argc, argv);
 	memset(&k, 0, sizeof k);
 	memset(&r, 0, sizeof r);
 	mv_error_clear(&e);

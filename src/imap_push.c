@@ -37,6 +37,8 @@ struct have {
 	int64_t date;
 	int cand, used, hashed;
 	uint8_t hash[32];
+	uint32_t flags;                /* compare: system flags */
+	char *kw;                      /* compare: keywords, folded, sorted */
 };
 
 struct px {
@@ -135,6 +137,13 @@ static enum mv_err on_list(void *ctx, const struct mv_imap_resp *r, struct mv_er
 	return MV_OK;
 }
 
+static void clear_have(struct px *x)
+{
+	for (size_t i = 0; i < x->nh; i++)
+		free(x->h[i].kw);
+	x->nh = 0;
+}
+
 static struct tfolder *find_tf(struct px *x, const char *name)
 {
 	for (size_t i = 0; i < x->ntf; i++)
@@ -205,6 +214,64 @@ static enum mv_err target_name(struct px *x, const char *path, struct mv_buf *b,
 
 /* ---- what the target folder holds ---- */
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * A flag list as system flag bits and one string of its keywords, folded
+ * to lower case (keywords are case-insensitive), sorted, space-separated;
+ * $Forwarded counts as Maildir's P.  -1 when out of memory.
+ */
+static int keyword_key(const char *const *fl, size_t n, uint32_t *bits, char **out)
+{
+	static const struct { const char *n; uint32_t bit; } sys[] = {
+		{ "\\Seen", MV_FLAG_SEEN }, { "\\Answered", MV_FLAG_ANSWERED },
+		{ "\\Flagged", MV_FLAG_FLAGGED }, { "\\Deleted", MV_FLAG_DELETED },
+		{ "\\Draft", MV_FLAG_DRAFT }, { "$Forwarded", MV_FLAG_PASSED },
+	};
+	char **kw = n ? calloc(n, sizeof *kw) : NULL;
+	size_t k = 0, len = 1;
+	char *s;
+
+	*bits = 0;
+	*out = NULL;
+	if (n && !kw)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < sizeof sys / sizeof sys[0]; j++)
+			if (strcasecmp(fl[i], sys[j].n) == 0)
+				break;
+		if (j < sizeof sys / sizeof sys[0])
+			*bits |= sys[j].bit;
+		else if (fl[i][0] != '\\')
+			kw[k++] = (char *)fl[i];
+	}
+	if (k)
+		qsort(kw, k, sizeof *kw, cmp_str);
+	for (size_t i = 0; i < k; i++)
+		len += strlen(kw[i]) + 1;
+	if (!(s = malloc(len))) {
+		free(kw);
+		return -1;
+	}
+	s[0] = '\0';
+	for (size_t i = 0; i < k; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, kw[i]);
+	}
+	for (char *q = s; *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q + 32);
+	free(kw);
+	*out = s;
+	return 0;
+}
+
 static enum mv_err on_have(void *ctx, const struct mv_imap_resp *r, struct mv_error *e)
 {
 	struct px *x = ctx;
@@ -235,6 +302,8 @@ static enum mv_err on_have(void *ctx, const struct mv_imap_resp *r, struct mv_er
 	memset(h, 0, sizeof *h);
 	h->uid = f->uid;
 	h->size = f->rfc822_size;
+	if ((f->have & MV_IMAP_F_FLAGS) && keyword_key(f->flags, f->nflags, &h->flags, &h->kw))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	if (!f->internaldate || mv_imapdate_parse(f->internaldate, strlen(f->internaldate),
 						  &h->date, &tz) != 0)
 		h->date = INT64_MIN;
@@ -638,7 +707,7 @@ static enum mv_err push_folder(struct px *x, const struct mv_folder *f, const ch
 	enum mv_err rc = MV_OK;
 
 	mv_buf_init(&name, MV_MAX_FOLDER_NAME * 8);
-	x->nh = 0;
+	clear_have(x);
 	if (!(tpath = target_path(x, f, src)) || !(x->fr->target = strdup(tpath))) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
@@ -837,6 +906,222 @@ out:
 	for (size_t i = 0; i < x.ntf; i++)
 		free(x.tf[i].name);
 	free(x.tf);
+	clear_have(&x);
+	free(x.h);
+	mv_buf_release(&x.msg);
+	mv_transport_done();
+	return rc;
+}
+
+/* ---- verify --against ---- */
+
+void mv_imap_diff_release(struct mv_imap_diff_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nf; i++) {
+		free(r->f[i].source);
+		free(r->f[i].target);
+	}
+	for (size_t i = 0; i < r->nitems; i++)
+		free(r->items[i].folder);
+	free(r->f);
+	free(r->items);
+	memset(r, 0, sizeof *r);
+}
+
+static void diff_item(struct mv_imap_diff_report *r, const char *kind, const char *folder,
+		      uint32_t src_uid, uint32_t dst_uid)
+{
+	struct mv_imap_diff_item *n;
+
+	if (r->nitems >= 10000) {
+		r->more++;
+		return;
+	}
+	if (!(n = realloc(r->items, (r->nitems + 1) * sizeof *n)))
+		return;
+	r->items = n;
+	n = &r->items[r->nitems];
+	snprintf(n->kind, sizeof n->kind, "%s", kind);
+	n->folder = strdup(folder);
+	n->src_uid = src_uid;
+	n->dst_uid = dst_uid;
+	r->nitems++;
+}
+
+static enum mv_err diff_folder(struct px *x, struct mv_imap_diff_report *dr,
+			       struct mv_imap_diff_folder *df, const struct mv_folder *f,
+			       struct mv_error *e)
+{
+	struct mv_buf name;
+	char *tpath = NULL;
+	struct sel sel = { 0, 0 };
+	uint8_t *done = NULL;
+	enum mv_err rc = MV_OK;
+
+	mv_buf_init(&name, MV_MAX_FOLDER_NAME * 8);
+	clear_have(x);
+	if (!(tpath = target_path(x, f, df->source)) || !(df->target = strdup(tpath))) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = target_name(x, tpath, &name, e)))
+		goto out;
+	if (f->special & MV_SU_NOSELECT)
+		goto out;
+	if (!find_tf(x, (const char *)name.data)) {
+		df->missing = f->n;
+		dr->missing += f->n;
+		df->absent = 1;
+		for (size_t i = 0; i < f->n; i++)
+			diff_item(dr, "missing", df->source, f->e[i].uid, 0);
+		goto out;
+	}
+	if ((rc = mv_imapc_cmd(x->c, on_select, &sel, e, "EXAMINE %M", (const char *)name.data)))
+		goto out;
+	if (sel.exists && (rc = mv_imapc_cmd(x->c, on_have, x, e,
+					     "UID FETCH 1:* (UID RFC822.SIZE INTERNALDATE FLAGS)")))
+		goto out;
+	if (x->nh)
+		qsort(x->h, x->nh, sizeof *x->h, cmp_have);
+	/* Every message of the target is read once and hashed. */
+	for (size_t k = 0; k < x->nh; k++)
+		x->h[k].cand = 1;
+	if ((rc = hash_candidates(x, e)))
+		goto out;
+	if (f->n && !(done = calloc(f->n, 1))) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Same bytes first, then same size and date (altered), else missing. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < f->n; i++) {
+			const struct mv_entry *en = &f->e[i];
+			int64_t d = INT64_MIN;
+			int tz;
+			struct have *m = NULL;
+
+			if (done[i])
+				continue;
+			mv_imapdate_parse(en->date, strlen(en->date), &d, &tz);
+			for (size_t k = 0; k < x->nh && !m; k++) {
+				struct have *h = &x->h[k];
+
+				if (h->used)
+					continue;
+				if (pass == 0 ? h->hashed && memcmp(h->hash, en->blob.content_hash, 32) == 0
+					      : h->size == en->blob.raw_size && h->date == d)
+					m = h;
+			}
+			if (!m && pass == 0)
+				continue;
+			done[i] = 1;
+			if (!m) {
+				df->missing++;
+				dr->missing++;
+				diff_item(dr, "missing", df->source, en->uid, 0);
+				continue;
+			}
+			m->used = 1;
+			if (pass == 1) {
+				df->altered++;
+				dr->altered++;
+				diff_item(dr, "altered", df->source, en->uid, m->uid);
+				continue;
+			}
+			df->matched++;
+			{
+				uint32_t bits;
+				char *kw = NULL;
+
+				if (keyword_key((const char *const *)en->kw, en->nkw, &bits, &kw)) {
+					rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+					goto out;
+				}
+				bits |= en->flags & MV_FLAG_ALL;
+				if (bits != m->flags || strcmp(kw, m->kw ? m->kw : "") != 0) {
+					df->flags++;
+					dr->flags++;
+					diff_item(dr, "flags", df->source, en->uid, m->uid);
+				}
+				free(kw);
+			}
+			if (d != m->date) {
+				df->dates++;
+				dr->dates++;
+				diff_item(dr, "date", df->source, en->uid, m->uid);
+			}
+		}
+	for (size_t k = 0; k < x->nh; k++)
+		if (!x->h[k].used) {
+			df->extra++;
+			dr->extra++;
+			diff_item(dr, "extra", df->source, 0, x->h[k].uid);
+		}
+out:
+	free(done);
+	free(tpath);
+	mv_buf_release(&name);
+	return rc;
+}
+
+enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
+			    const struct mv_imap_push_opts *o,
+			    struct mv_imap_diff_report *r, struct mv_error *e)
+{
+	struct px x;
+	enum mv_err rc;
+
+	memset(&x, 0, sizeof x);
+	memset(r, 0, sizeof *r);
+	x.v = v;
+	x.o = o;
+	mv_buf_init(&x.msg, HOLD_MAX);
+	if ((rc = mv_transport_init(e)))
+		return rc;
+	if ((rc = mv_imapc_open(&x.c, &o->conn, MAX_BODY, e)))
+		goto out;
+	rc = mv_imapc_cmd(x.c, on_list, &x, e,
+			  mv_imapc_has(x.c, "SPECIAL-USE") && mv_imapc_has(x.c, "LIST-EXTENDED")
+			  ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"");
+	for (size_t i = 0; rc == MV_OK && i < ix->nf; i++) {
+		const struct mv_folder *f = &ix->f[i];
+		char *src = mv_utf7_display(f->name, (char)f->delim);
+		struct mv_imap_diff_folder *nf;
+
+		if (!src) {
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			break;
+		}
+		if (!mv_imap_folder_wanted(o->include, o->ninclude, o->exclude, o->nexclude,
+					   src)) {
+			free(src);
+			continue;
+		}
+		if (!(nf = realloc(r->f, (r->nf + 1) * sizeof *nf))) {
+			free(src);
+			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+			break;
+		}
+		r->f = nf;
+		nf = &r->f[r->nf++];
+		memset(nf, 0, sizeof *nf);
+		nf->source = src;
+		nf->messages = f->n;
+		rc = diff_folder(&x, r, nf, f, e);
+	}
+	if (rc == MV_OK) {
+		mv_imapc_close(x.c);
+		x.c = NULL;
+	}
+out:
+	mv_imapc_free(x.c);
+	mv_blake2b_free(x.hs);
+	for (size_t i = 0; i < x.ntf; i++)
+		free(x.tf[i].name);
+	free(x.tf);
+	clear_have(&x);
 	free(x.h);
 	mv_buf_release(&x.msg);
 	mv_transport_done();

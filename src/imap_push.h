@@ -84,4 +84,42 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 			 const struct mv_imap_push_opts *o,
 			 struct mv_imap_push_report *r, struct mv_error *e);
 
+/* ---- verify --against ---- */
+
+struct mv_imap_diff_folder {
+	char *source, *target;         /* UTF-8, '/' */
+	int absent;                    /* the target has no such folder */
+	uint64_t messages, matched;    /* in the version; found by bytes */
+	uint64_t missing, extra, altered, flags, dates;
+};
+
+struct mv_imap_diff_item {
+	char kind[8];                  /* missing extra altered flags date */
+	char *folder;                  /* source folder, UTF-8 */
+	uint32_t src_uid, dst_uid;     /* 0 where there is none */
+};
+
+struct mv_imap_diff_report {
+	struct mv_imap_diff_folder *f;
+	size_t nf;
+	struct mv_imap_diff_item *items;   /* at most 10000 */
+	size_t nitems, more;
+	uint64_t missing, extra, altered, flags, dates;
+};
+
+void mv_imap_diff_release(struct mv_imap_diff_report *r);
+
+/*
+ * Compares the folders of ix with the account, folder by folder (the
+ * target folder chosen as push chooses it): every message of the target
+ * is fetched (.PEEK) and hashed; a version message is matched by its
+ * bytes, then checked for flags, keywords and INTERNALDATE; unmatched
+ * ones with the size and date of an unmatched target message are
+ * "altered", the rest "missing"; target messages left over are "extra".
+ * Changes nothing.  Errors as mv_push_imap.
+ */
+enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
+			    const struct mv_imap_push_opts *o,
+			    struct mv_imap_diff_report *r, struct mv_error *e);
+
 #endif

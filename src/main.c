@@ -26,7 +26,8 @@ static const struct cli_cmd commands[] = {
 	{ "ls", "ls ARCHIVE [--version N] [--json] [FOLDER]", cmd_ls },
 	{ "cat", "cat ARCHIVE REF [--version N]", cmd_cat },
 	{ "export", "export ARCHIVE --format maildir|mbox|tar|zip OUT [--version N]", cmd_export },
-	{ "verify", "verify ARCHIVE [--signer FINGERPRINT] [--identity FILE | --passphrase-file FILE]", cmd_verify },
+	{ "verify", "verify ARCHIVE [--signer FINGERPRINT] [--identity FILE | --passphrase-file FILE]\n"
+		    "          verify ARCHIVE --against imaps://USER@HOST[:PORT] [--json] [--version N] [IMAP options]", cmd_verify },
 	{ "prove", "prove ARCHIVE REF -o FILE [--version N]", cmd_prove },
 	{ "check-proof", "check-proof FILE MESSAGE.eml --signer FINGERPRINT", cmd_check_proof },
 	{ "grant", "grant ARCHIVE --recipient PUBKEY", cmd_grant },

@@ -161,8 +161,16 @@ def manifest(a):
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
 
 
+def server_name(m, folder):
+    """The server's bytes for a UTF-8 folder path with '/' between levels."""
+    typ, data = m.list('""', '""')
+    mm = LIST_RE.match(data[0]) if data and data[0] else None
+    d = "/" if not mm or mm.group("delim") == b"NIL" else mm.group("delim")[1:-1].decode().replace("\\\\", "\\")
+    return d.join(utf7_encode(c) for c in folder.split("/"))
+
+
 def select(m, folder):
-    typ, data = m.select(quote(utf7_encode(folder)))
+    typ, data = m.select(quote(server_name(m, folder)))
     if typ != "OK":
         raise SystemExit("SELECT %s: %s" % (folder, data))
 
@@ -193,9 +201,9 @@ def main():
         folder, path, flags, date = a.args
         with open(path, "rb") as f:
             body = f.read()
-        typ, data = m.append(quote(utf7_encode(folder)), flags, '"%s"' % date, body)
+        typ, data = m.append(quote(server_name(m, folder)), flags, '"%s"' % date, body)
     elif a.cmd == "create":
-        typ, data = m.create(quote(utf7_encode(a.args[0])))
+        typ, data = m.create(quote(server_name(m, a.args[0])))
     else:
         raise SystemExit("unknown command " + a.cmd)
     if typ != "OK":

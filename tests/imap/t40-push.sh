@@ -58,6 +58,28 @@ check "the second push appended nothing" grep -q '"event":"done".*"appended":0' 
 rd "$TPORT" "$TCA" alice "$TPASS" manifest >"$T/dst2.json"
 check "after the second push the target is unchanged (no duplicates)" cmp -s "$T/dst1.json" "$T/dst2.json"
 
+# verify --against: the target matches; then a deleted, an altered and an
+# extra message are each caught (exit 4, named in the report and in JSON).
+va() { mvrun verify "$arch" --against "imaps://alice@127.0.0.1:$TPORT" --identity "$id" --cacert "$TCA" --password-file "$TPASS" "$@"; }
+va
+expect_rc 0 "verify --against the freshly pushed target exits 0 (it matches)"
+check "verify --against says the target matches" grep -q 'matches version' "$T/out"
+uid_of() { "$PY" -c "import json,sys; m=json.load(open('$T/dst1.json'))['folders'][sys.argv[1]]['messages']; print(sorted(m, key=int)[0])" "$1"; }
+rd "$TPORT" "$TCA" alice "$TPASS" expunge "Work/Projects" "$(uid_of Work/Projects)" || fail "imaplib deletes a message on the target"
+wuid=$(uid_of Work)
+rd "$TPORT" "$TCA" alice "$TPASS" expunge Work "$wuid" || fail "imaplib removes the original of the altered message"
+printf 'Subject: W\r\n\r\nw\r\n' >"$T/alt.eml"
+rd "$TPORT" "$TCA" alice "$TPASS" append Work "$T/alt.eml" '()' '03-Feb-2024 04:05:06 +0000' || fail "imaplib appends the altered message"
+printf 'Subject: extra\r\n\r\nnot from the archive\r\n' >"$T/extra.eml"
+rd "$TPORT" "$TCA" alice "$TPASS" append INBOX "$T/extra.eml" '(\Seen)' '01-Jan-2025 00:00:00 +0000' || fail "imaplib appends an extra message"
+va --json
+expect_rc 4 "verify --against a target with a deleted, an altered and an extra message exits 4"
+check "the deleted message is reported missing (Work/Projects)" grep -q '"event":"missing","folder":"Work/Projects"' "$T/out"
+check "the altered message is reported altered (Work)" grep -q '"event":"altered","folder":"Work"' "$T/out"
+check "the extra message is reported extra (INBOX)" grep -q '"event":"extra","folder":"INBOX"' "$T/out"
+check "the JSON result says no match with 1 missing, 1 altered, 1 extra" grep -q '"event":"result".*"match":false,"missing":1,"extra":1,"altered":1' "$T/out"
+rd "$TPORT" "$TCA" alice "$TPASS" manifest >"$T/dst1.json"
+
 # --dry-run into bob's empty account.
 rd "$TPORT" "$TCA" bob "$TPASSB" manifest >"$T/b0.json"
 push "imaps://bob@127.0.0.1:$TPORT" --password-file "$TPASSB" --dry-run
