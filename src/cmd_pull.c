@@ -89,7 +89,12 @@ static int imap_report(const struct mv_imap_report *r, int pinned)
 			       pinned ? " (pinned)" : "", t->pin);
 		else
 			printf("connection: PLAINTEXT (--insecure-plaintext)\n");
-		printf("bodies fetched as %s\n", r->binary ? "BINARY.PEEK[]" : "BODY.PEEK[]");
+		printf("bodies fetched as BODY.PEEK[]%s",
+		       r->binary ? " (BINARY.PEEK[] restores NUL bytes)" : "");
+		if (r->nul_restored)
+			printf("; NUL bytes restored in %llu messages",
+			       (unsigned long long)r->nul_restored);
+		putchar('\n');
 		for (size_t i = 0; i < r->nf; i++) {
 			const struct mv_imap_folder_report *f = &r->f[i];
 

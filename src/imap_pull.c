@@ -33,7 +33,9 @@ struct lfolder {
 };
 
 /* A UID to fetch this pass, and what became of it. */
-enum { T_PENDING, T_DONE, T_STORE };   /* T_STORE: hashed only, not found */
+/* T_STORE: hashed only, not found; T_CHECK: its BODY[] holds 0x80 bytes,
+ * which may be NULs the server replaced (see fetch_pass). */
+enum { T_PENDING, T_DONE, T_STORE, T_CHECK };
 
 struct todo {
 	uint32_t uid;
@@ -59,7 +61,7 @@ struct ip {
 	struct mv_imap_report *rep;
 	struct mv_imapc *c;
 	char url[300];
-	int condstore, esearch;
+	int condstore, esearch, binary;
 
 	struct lfolder *lf;
 	size_t nlf;
@@ -84,6 +86,11 @@ struct ip {
 	int mode;
 	uint8_t *mbuf;                   /* SMALL_MAX bytes */
 	uint8_t *jbuf;                   /* M_JOB: the job's buffer */
+	int saw80;                       /* the body holds a 0x80 byte */
+	int check;                       /* the BODY[] + BINARY[] pass */
+	uint8_t *bbuf;                   /* check pass: BINARY[] bytes */
+	size_t blen;
+	int have_body, have_binary, into_binary;
 	size_t mlen;
 	uint64_t msize;
 	struct mv_blake2b *hs;
@@ -479,6 +486,25 @@ static enum mv_err body_begin(void *ctx, const struct mv_imap_body *b, struct mv
 	enum mv_err rc = MV_OK;
 
 	x->body_ok = 0;
+	x->saw80 = 0;
+	if (x->check) {
+		/* Both forms of a small message, each in its own buffer. */
+		x->into_binary = strncmp(b->item, "BINARY", 6) == 0;
+		if (b->size > SMALL_MAX) {
+			x->mode = M_DISCARD;
+			return MV_OK;
+		}
+		if (x->into_binary) {
+			x->blen = 0;
+			x->have_binary = 0;
+		} else {
+			x->mlen = 0;
+			x->msize = b->size;
+			x->have_body = 0;
+		}
+		x->mode = M_BUFFER;
+		return MV_OK;
+	}
 	x->msize = b->size;
 	x->mlen = 0;
 	if (b->uid)
@@ -514,6 +540,15 @@ static enum mv_err body_data(void *ctx, const uint8_t *p, size_t n, struct mv_er
 {
 	struct ip *x = ctx;
 
+	if (!x->saw80 && memchr(p, 0x80, n))
+		x->saw80 = 1;
+	if (x->check && x->mode == M_BUFFER && x->into_binary) {
+		if (n > SMALL_MAX - x->blen)
+			return mv_fail(e, MV_E_LENGTH, "body longer than announced");
+		memcpy(x->bbuf + x->blen, p, n);
+		x->blen += n;
+		return MV_OK;
+	}
 	switch (x->mode) {
 	case M_JOB:
 		if (n > x->msize - x->mlen)
@@ -543,7 +578,35 @@ static enum mv_err body_end(void *ctx, struct mv_error *e)
 
 	(void)e;
 	x->body_ok = 1;
+	if (x->check && x->mode == M_BUFFER) {
+		if (x->into_binary)
+			x->have_binary = 1;
+		else
+			x->have_body = 1;
+	}
 	return MV_OK;
+}
+
+/*
+ * The bytes to keep from the check pass: BINARY[] when it is BODY[] with
+ * some 0x80 bytes back to the NULs they stood for (same length, and every
+ * difference is 0x80 in BODY[] against 0x00 in BINARY[]); else BODY[],
+ * which is then the message as the server has it (a BINARY[] that decoded
+ * base64 or quoted-printable parts is not the original message).
+ */
+static int binary_restores_nul(const struct ip *x)
+{
+	int diff = 0;
+
+	if (!x->have_binary || !x->have_body || x->blen != x->mlen)
+		return 0;
+	for (size_t i = 0; i < x->mlen; i++)
+		if (x->mbuf[i] != x->bbuf[i]) {
+			if (x->mbuf[i] != 0x80 || x->bbuf[i] != 0)
+				return 0;
+			diff = 1;
+		}
+	return diff;
 }
 
 
@@ -587,6 +650,20 @@ static enum mv_err on_fetch(void *ctx, const struct mv_imap_resp *r, struct mv_e
 		if (mode == M_STREAM)
 			mv_pull_stream_abort(x->p);
 		return MV_OK;
+	}
+	if (!x->check && x->saw80 && x->binary && (mode == M_JOB || mode == M_BUFFER)) {
+		/* Maybe NULs shown as 0x80: settled by the check pass. */
+		t->state = T_CHECK;
+		return MV_OK;
+	}
+	if (x->check) {
+		if (!x->have_body)
+			return MV_OK;     /* asked again by the next pass */
+		if (binary_restores_nul(x)) {
+			memcpy(x->mbuf, x->bbuf, x->blen);
+			x->rep->nul_restored++;
+		}
+		mode = M_BUFFER;
 	}
 	if ((f->have & MV_IMAP_F_SIZE) && f->rfc822_size != x->msize) {
 		x->rep->size_mismatches++;
@@ -695,7 +772,10 @@ static size_t batch_set(struct ip *x, size_t *cur, unsigned max, int state,
 /* Fetches every todo entry in state `state`, two batches in flight. */
 static enum mv_err fetch_pass(struct ip *x, int state, struct mv_error *e)
 {
-	const char *item = mv_imapc_has(x->c, "BINARY") ? "BINARY.PEEK[]" : "BODY.PEEK[]";
+	/* BODY[] is the message as stored; BINARY[] decodes base64 and
+	 * quoted-printable parts (RFC 3516), so it is asked for only to
+	 * restore NUL bytes (check pass). */
+	const char *item = x->check ? "BODY.PEEK[] BINARY.PEEK[]" : "BODY.PEEK[]";
 	unsigned max = x->io->batch ? x->io->batch : BATCH_DEFAULT;
 	struct mv_buf set;
 	char tags[2][16];
@@ -906,6 +986,14 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 			x->todo[i].state = T_PENDING;
 	if ((rc = fetch_pass(x, T_PENDING, e)))
 		return rc;
+	if (x->binary) {
+		/* Messages whose BODY[] holds 0x80: both forms, once more. */
+		x->check = 1;
+		rc = fetch_pass(x, T_CHECK, e);
+		x->check = 0;
+		if (rc)
+			return rc;
+	}
 	for (size_t i = 0; i < x->ntodo; i++)
 		if (x->todo[i].state != T_DONE) {
 			x->todo[i].state = T_DONE;
@@ -991,7 +1079,8 @@ static enum mv_err set_info(struct ip *x, struct mv_error *e)
 				   t->version, t->cipher, t->verified, t->verify_result,
 				   t->cert_sha256, t->pin)) ||
 	    mv_buf_addf(&b, "body=%s\ncapabilities=%.4000s\n",
-			x->rep->binary ? "BINARY.PEEK[]" : "BODY.PEEK[]", mv_imapc_caps(x->c)) ||
+			x->rep->binary ? "BODY.PEEK[] (BINARY.PEEK[] where it only restores NUL bytes)"
+				       : "BODY.PEEK[]", mv_imapc_caps(x->c)) ||
 	    mv_buf_cstr(&b)) {
 		mv_buf_release(&b);
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
@@ -1010,7 +1099,9 @@ static enum mv_err imap_source(struct pull *p, void *ctx, struct mv_error *e)
 	if ((rc = mv_imapc_open(&x->c, &x->io->conn, MAX_BODY, e)))
 		return rc;
 	x->rep->tls = *mv_imapc_tls(x->c);
-	x->rep->binary = mv_imapc_has(x->c, "BINARY");
+	x->rep->binary = x->binary = mv_imapc_has(x->c, "BINARY");
+	if (x->binary && !(x->bbuf = malloc(SMALL_MAX)))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	x->condstore = mv_imapc_has(x->c, "CONDSTORE");
 	x->esearch = mv_imapc_has(x->c, "ESEARCH");
 	if ((rc = set_info(x, e)))
@@ -1097,6 +1188,7 @@ out:
 	free(x.fu);
 	free(x.todo);
 	free(x.mbuf);
+	free(x.bbuf);
 	mv_transport_done();
 	return rc;
 }

@@ -2,8 +2,13 @@
  * imap_pull.h - an IMAP account into a new version.
  *
  * Read-only: folders are opened with EXAMINE and bodies fetched with
- * BINARY.PEEK[] (when the server offers BINARY, so NUL bytes survive) or
- * BODY.PEEK[], so a pull never changes the source.  Every selectable
+ * BODY.PEEK[], so a pull never changes the source.  BODY[] is the message
+ * as the server stores it, except that some servers (Dovecot) send NUL
+ * bytes as 0x80.  When the server offers BINARY (RFC 3516), a message
+ * whose BODY[] holds 0x80 is fetched again as BODY[] and BINARY[], and
+ * BINARY[] is kept when it differs only by NULs where BODY[] has 0x80
+ * (BINARY[] of a message with base64 or quoted-printable parts is their
+ * decoded form, not the message, and is never kept).  Every selectable
  * folder (or those --folder / --exclude choose) is copied with its IMAP
  * identity (name bytes, delimiter, special-use, UIDVALIDITY,
  * HIGHESTMODSEQ, UIDNEXT); \Noselect folders are recorded without
@@ -60,7 +65,8 @@ struct mv_imap_report {
 	uint64_t reconnects, throttled, size_mismatches;
 	uint64_t bytes_read;           /* from the server, all connections */
 	struct mv_tls_info tls;        /* of the first connection */
-	int binary;                    /* bodies fetched as BINARY.PEEK[] */
+	int binary;                    /* the server offers BINARY */
+	uint64_t nul_restored;         /* messages whose NULs BINARY[] restored */
 };
 
 void mv_imap_report_release(struct mv_imap_report *r);

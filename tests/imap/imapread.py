@@ -10,8 +10,10 @@ usage: imapread.py COMMAND --port P --ca CA --user U --passfile F [...]
                        sha256 and size of the body, flags (without \\Recent,
                        sorted) and INTERNALDATE as sent.  Folders are
                        opened with EXAMINE and bodies fetched with .PEEK, so
-                       reading changes nothing.  --body binary|body picks
-                       BINARY.PEEK[] (default when offered) or BODY.PEEK[].
+                       reading changes nothing.  Bytes: BODY.PEEK[], or
+                       where the server offers BINARY and BINARY.PEEK[] only
+                       turns some 0x80 of it back into NUL, BINARY.PEEK[]
+                       (mbox-vault's rule); --body binary|body forces one.
   store FOLDER UID OP FLAGS     UID STORE (e.g. +FLAGS "(\\Flagged $Work)")
   expunge FOLDER UID            marks \\Deleted and UID EXPUNGEs it
   append FOLDER FILE FLAGS DATE APPENDs the file's bytes
@@ -118,8 +120,13 @@ def manifest(a):
     # After login: Dovecot lists BINARY, CONDSTORE... only then.
     typ, data = m.capability()
     caps = data[0].decode().upper().split()
-    binary = a.body == "binary" or (a.body is None and "BINARY" in caps)
-    item = "BINARY.PEEK[]" if binary else "BODY.PEEK[]"
+    binary = a.body is None and "BINARY" in caps
+    # BODY[] is the stored message; BINARY[] decodes base64 and QP parts,
+    # so it is used only where it restores NULs that BODY[] shows as 0x80
+    # (same length, every difference 0x80 -> 0x00): the rule mbox-vault
+    # documents, implemented here independently.
+    item = "BODY.PEEK[] BINARY.PEEK[]" if binary else (
+        "BINARY.PEEK[]" if a.body == "binary" else "BODY.PEEK[]")
     out = {"body": item, "folders": {}}
     if "CONDSTORE" in caps:
         m._simple_command("ENABLE", "CONDSTORE")
@@ -136,21 +143,37 @@ def manifest(a):
         hms = m.untagged_responses.get("HIGHESTMODSEQ", [b"0"])[-1]
         msgs = {}
         typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE %s)" % item)
+        cur = None
         for part in data:
             if not isinstance(part, tuple):
                 continue
-            head, body = part
-            uid = flags = date = None
-            for g in FETCH_RE.finditer(head):
-                if g.group(1):
-                    uid = int(g.group(1))
-                elif g.group(2) is not None:
-                    flags = sorted(f for f in g.group(2).decode().split()
-                                   if f.lower() != "\\recent")
-                else:
-                    date = g.group(3).decode()
-            msgs[str(uid)] = {"sha256": hashlib.sha256(body).hexdigest(),
-                              "size": len(body), "flags": flags, "date": date}
+            head, lit = part
+            if re.search(rb"UID \d+", head):
+                uid = flags = date = None
+                for g in FETCH_RE.finditer(head):
+                    if g.group(1):
+                        uid = int(g.group(1))
+                    elif g.group(2) is not None:
+                        flags = sorted(f for f in g.group(2).decode().split()
+                                       if f.lower() != "\\recent")
+                    else:
+                        date = g.group(3).decode()
+                cur = {"uid": uid, "flags": flags, "date": date, "body": None, "binary": None}
+                msgs[str(uid)] = cur
+            if cur is None:
+                continue
+            if re.search(rb"BINARY\[\]\s*~?\{\d+\}$", head):
+                cur["binary"] = lit
+            else:
+                cur["body"] = lit
+        for uid, c in list(msgs.items()):
+            body, bn = c["body"], c["binary"]
+            keep = body if body is not None else bn
+            if body is not None and bn is not None and len(bn) == len(body) and bn != body and all(
+                    x == y or (x == 0x80 and y == 0) for x, y in zip(body, bn)):
+                keep = bn
+            msgs[uid] = {"sha256": hashlib.sha256(keep).hexdigest(), "size": len(keep),
+                         "flags": c["flags"], "date": c["date"]}
         out["folders"][disp] = {"name": name, "delim": delim, "uidvalidity": uv,
                                 "highestmodseq": int(hms), "special": sorted(
                                     x for x in attrs if x.lower() not in (

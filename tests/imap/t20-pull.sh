@@ -70,13 +70,16 @@ expect_rc 0 "full pull over imaps exits 0"
 rd manifest >"$T/m1.json"
 check "the pull changed nothing on the server (flags, HIGHESTMODSEQ, UIDs: imaplib before and after)" cmp -s "$T/m0.json" "$T/m1.json"
 "$PY" "$IMAP/cmparchive.py" "$T/m1.json" "$arch" "$id" --label "full pull" || true
-grep -q '"body": "BINARY.PEEK\[\]"' "$T/m1.json" &&
-	check "Dovecot offers BINARY and the NUL byte survives (bytes compared above use BINARY.PEEK[])" true
+check "Dovecot offers BINARY and the NUL byte survives (the reader above restores NULs from BINARY[] as documented)" \
+	grep -q '"body": "BODY.PEEK\[\] BINARY.PEEK\[\]"' "$T/m1.json"
+mvrun cat "$arch" INBOX/3 --identity "$id"
+check "the message with a NUL byte comes back with its NUL (not Dovecot's 0x80)" \
+	"$PY" -c "import sys; d=open('$T/out','rb').read(); sys.exit(0 if b'before\\x00after' in d else 1)"
 mvrun verify "$arch"
 expect_rc 0 "keyless verify of the pulled archive exits 0"
 mvrun ls --json "$arch" --identity "$id"
 check "the version records the TLS facts and the body form (signed, in its info)" \
-	grep -q 'tls-version=TLSv1\.[23].*tls-cipher=.*tls-verified=1.*cert-sha256=[0-9a-f]\{64\}.*spki-pin=sha256//.*body=BINARY' "$T/out"
+	grep -q 'tls-version=TLSv1\.[23].*tls-cipher=.*tls-verified=1.*cert-sha256=[0-9a-f]\{64\}.*spki-pin=sha256//.*body=BODY.PEEK\[\] (BINARY' "$T/out"
 check "special-use \\Sent is recorded for folder Sent" grep -q '"folder":"Sent".*"special":32' "$T/out"
 
 # ---- folder selection ----

@@ -185,7 +185,7 @@ fresh_ok() {
 
 # ---- the server itself: an independent client reads what it serves ----
 start_server normal full && {
-	"$PY" "$IMAP/imapread.py" manifest --port "$PORT" --ca "$CA" --user alice \
+	"$PY" "$IMAP/imapread.py" manifest --body binary --port "$PORT" --ca "$CA" --user alice \
 		--passfile "$T/pass" >"$T/m.imaplib.json" 2>"$T/imaplib.err"
 	check "fakeimap speaks IMAP: Python's imaplib reads exactly the mailbox fakeimap describes (bytes, flags, INTERNALDATE, UIDVALIDITY)" \
 		cmp -s "$T/m.imaplib.json" "$T/m.full.json"
