@@ -418,22 +418,26 @@ enum mv_err mv_vault_check_records(struct mv_vault *v, struct mv_error *e)
 
 	if (!v->has_commit)
 		return MV_OK;
+	/* A record's trailer is followed by the next record's frame, so one
+	 * 48-byte read per record gives both (the commit's frame ends it). */
+	uint8_t buf[MV_TRAILER + MV_FRAME_HDR];
+
 	mv_frontier_init(&fr);
+	if ((rc = mv_pread_full(v->fd, buf + MV_TRAILER, MV_FRAME_HDR, off, v->path, e)))
+		goto out;
 	while (seq < v->last.tree_size) {
-		uint8_t hdr[MV_FRAME_HDR], trailer[MV_TRAILER];
 		struct mv_frame f;
 
 		if (off >= v->last.offset)
 			goto bad;
-		if ((rc = mv_pread_full(v->fd, hdr, sizeof hdr, off, v->path, e)) ||
-		    (rc = mv_frame_parse(hdr, off, seq ? v->h.chunk_log : 0, &f, e)))
+		if ((rc = mv_frame_parse(buf + MV_TRAILER, off, seq ? v->h.chunk_log : 0, &f, e)))
 			goto out;
 		if (f.seq != seq || (uint64_t)MV_FRAME_OVERHEAD + f.len > v->last.offset - off)
 			goto bad;
-		if ((rc = mv_pread_full(v->fd, trailer, sizeof trailer,
-					off + MV_FRAME_HDR + f.len, v->path, e)))
+		if ((rc = mv_pread_full(v->fd, buf, sizeof buf, off + MV_FRAME_HDR + f.len,
+					v->path, e)))
 			goto out;
-		mv_frontier_add(&fr, trailer);
+		mv_frontier_add(&fr, buf);
 		off += MV_FRAME_OVERHEAD + f.len;
 		seq++;
 	}
