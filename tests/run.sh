@@ -64,9 +64,40 @@ export MV_TEST="$top/build/test/mbox-vault"
 export MV_RELEASE="$top/build/release/mbox-vault"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in tests/vectors/run.sh tests/e2e/t*.sh tests/imap/t*.sh; do
+# Two lanes run side by side (the tests wait on servers and processes as
+# much as they compute); each test's output is reported in list order.
+# The longest tests are spread over both lanes.
+all=""
+for t in tests/e2e/t30-crash.sh tests/vectors/run.sh tests/imap/t20-pull.sh \
+	 tests/e2e/t40-corruption.sh tests/e2e/t*.sh tests/imap/t*.sh; do
 	[ -f "$t" ] || continue
-	run_capture "$(basename "$t" .sh)" sh "$t"
+	case " $all " in *" $t "*) continue ;; esac
+	all="$all $t"
+done
+lane() { # which (0 or 1)
+	i=0
+	for t in $all; do
+		if [ $((i % 2)) -eq "$1" ]; then
+			n=$(echo "$t" | tr '/' '_')
+			if sh "$t" >"$log/$n.out" 2>&1; then echo 0; else echo $?; fi >"$log/$n.rc"
+		fi
+		i=$((i + 1))
+	done
+}
+lane 0 &
+lane0=$!
+lane 1
+wait $lane0
+for t in $all; do
+	n=$(echo "$t" | tr '/' '_')
+	name=$(basename "$t" .sh)
+	cp "$log/$n.out" "$log/cur"
+	rc=$(cat "$log/$n.rc" 2>/dev/null || echo 1)
+	grep -E '^(PASS|FAIL): ' "$log/cur" | sed -E "s#^(PASS|FAIL): #\1: $name: #" | tee -a "$out"
+	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$log/cur"; then
+		tail -20 "$log/cur"
+		say "FAIL: $name exited with status $rc"
+	fi
 done
 
 passed=$(grep -c '^PASS: ' "$out")

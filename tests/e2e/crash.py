@@ -5,8 +5,8 @@ usage:
   crash.py sweep V1 SRC SRC_V1 WORK [--checkpoint-mb N]
       Finds W, the number of write(2) calls a pull of Maildir SRC onto a
       copy of archive V1 (made from Maildir SRC_V1) makes (test build,
-      MV_TEST_CRASH_WRITES), then for N in 0..W-1 (every N when W <= 80,
-      else about 80 spread evenly, the last writes always) kills that pull
+      MV_TEST_CRASH_WRITES), then for N in 0..W-1 (every N when W <= 60,
+      else about 60 spread evenly, the last writes always) kills that pull
       at its N-th write and checks what is left (see check_after_crash).
       V1 "-": the pull creates the archive.
   crash.py timed V1 SRC SRC_V1 WORK RUNS
@@ -330,10 +330,10 @@ def sweep(v1, src, src_v1, work, ckpt, what):
     zeros = 0
     # Up to three N in a row at which the pull finishes: the number of
     # writes varies from run to run (see the reproducibility check in t30).
-    # About 80 crash points spread evenly over the writes (every write
+    # About 60 crash points spread evenly over the writes (every write
     # when there are fewer), so that the whole suite stays within its
     # time budget; the last writes (commit) are always hit.
-    step = max(1, writes // 80)
+    step = max(1, writes // 60)
     ran = 0
     while zeros < 3 and n < 4 * writes:
         n = n + 1 if n < 0 or n + step >= writes - 4 else n + step
