@@ -446,6 +446,7 @@ int cli_open(const char *path, struct cli_keys *k, int need_key, struct mv_vault
 {
 	struct mv_error e;
 	struct mv_vault *v = NULL;
+	int damaged = 0;
 
 	mv_error_clear(&e);
 	if (mv_vault_open(&v, path, 0, &e))
@@ -458,10 +459,14 @@ int cli_open(const char *path, struct cli_keys *k, int need_key, struct mv_vault
 		mv_vault_free(v);
 		return cli_die(EX_CORRUPT, "'%s' has no committed version", path);
 	}
-	if (cli_state_check(v, &e) || mv_vault_check_records(v, &e)) {
+	if (cli_state_check(v, &e) || mv_vault_check_records(v, &damaged, &e)) {
 		mv_vault_free(v);
 		return cli_error(&e);
 	}
+	if (damaged && !cli_quiet)
+		fprintf(stderr, "mbox-vault: warning: '%s' is damaged or altered: records "
+			"not covered by an intact signed version are refused (run verify)\n",
+			path);
 	if (need_key) {
 		if (cli_keys_load(k, 1, 0, &e) || mv_vault_unlock(v, &k->creds, &e)) {
 			mv_vault_free(v);

@@ -151,7 +151,7 @@ int cmd_pull(int argc, char **argv)
 	const char *src = NULL, *arch = NULL;
 	uint8_t (*rcpt)[MV_X25519_LEN] = NULL;
 	size_t nrcpt = 0;
-	int rc = EX_OK, creating = 0;
+	int rc = EX_OK, creating = 0, damaged = 0;
 	struct cli_imap ci;
 	struct mv_imap_pull_opts io;
 	struct mv_imap_report rep;
@@ -315,9 +315,16 @@ int cmd_pull(int argc, char **argv)
 			rc = cli_die(EX_USAGE, "--recipient applies when an archive is created; use 'grant' to add a reader");
 			goto out;
 		}
-		if (cli_state_check(v, &e) || mv_vault_check_records(v, &e) ||
+		if (cli_state_check(v, &e) || mv_vault_check_records(v, &damaged, &e) ||
 		    mv_vault_unlock(v, &k.creds, &e)) {
 			rc = cli_error(&e);
+			goto out;
+		}
+		if (damaged) {
+			/* A new version would sign over the damage. */
+			rc = cli_die(EX_CORRUPT, "'%s' is damaged or altered (its records do not "
+				     "match its signed versions): refusing to add a version; "
+				     "run verify", arch);
 			goto out;
 		}
 		if (v->torn && !cli_quiet)
@@ -368,7 +375,7 @@ int cmd_grant(int argc, char **argv)
 	struct mv_error e;
 	const char *arch = NULL;
 	uint8_t pk[MV_X25519_LEN];
-	int have = 0, rc = EX_OK;
+	int have = 0, rc = EX_OK, damaged = 0;
 
 	memset(&k, 0, sizeof k);
 	mv_error_clear(&e);
@@ -392,7 +399,9 @@ int cmd_grant(int argc, char **argv)
 	if (!arch || !have)
 		return cli_die(EX_USAGE, "usage: mbox-vault grant ARCHIVE --recipient PUBKEY");
 	if (mv_vault_open(&v, arch, 1, &e) || cli_state_check(v, &e) ||
-	    mv_vault_check_records(v, &e) ||
+	    mv_vault_check_records(v, &damaged, &e) ||
+	    (damaged && mv_fail(&e, MV_E_MERKLE, "'%s' is damaged or altered: refusing to "
+				"add a reader; run verify", arch)) ||
 	    cli_keys_load(&k, 1, 0, &e) || mv_vault_unlock(v, &k.creds, &e) ||
 	    mv_writer_begin(v, &w, &e) || mv_writer_grant(w, pk, &e)) {
 		rc = cli_error(&e);

@@ -38,6 +38,7 @@ void mv_vault_free(struct mv_vault *v)
 	mv_header_release(&v->h);
 	mv_stanza_store_release(&v->stanza_store);
 	mv_keyring_free(v->kr);
+	free(v->authentic);
 	free(v->path);
 	free(v);
 }
@@ -356,6 +357,18 @@ enum mv_err mv_vault_open(struct mv_vault **out, const char *path, int writable,
 		goto out;
 	}
 	rc = mv_record_read(v->fd, path, MV_MAGIC_LEN, 0, 0, &f, &pl, e);
+	if (rc == MV_E_LENGTH && v->file_size >= 48 &&
+	    mv_pread_full(v->fd, tail, sizeof tail, v->file_size - 48, path, e) == MV_OK &&
+	    memcmp(tail + 8, commit_magic, 8) == 0) {
+		/* A header that seems to run past the end of a file that ends
+		 * in a commit was not torn: its length is damaged. */
+		mv_error_clear(e);
+		rc = mv_fail(e, MV_E_FRAME, "'%s': record 0 (the header, offset %u): its "
+			     "length is damaged (the file ends in a commit)", path, MV_MAGIC_LEN);
+		e->record = 0;
+		e->offset = MV_MAGIC_LEN;
+		goto out;
+	}
 	if (rc == MV_E_LENGTH) {
 		/* The file ends inside the header record: a torn creation too. */
 		mv_error_clear(e);
@@ -410,52 +423,233 @@ out:
 	return rc;
 }
 
-enum mv_err mv_vault_check_records(struct mv_vault *v, struct mv_error *e)
+/*
+ * After a damaged frame at off: the offset of record seq, the first place
+ * within one chunk's reach where a frame with that sequence number starts
+ * whose bytes give its own trailer; 0 if there is none.
+ */
+static uint64_t resync(struct mv_vault *v, uint64_t off, uint64_t seq)
+{
+	size_t win = ((size_t)1 << v->h.chunk_log) + 4096 + 2 * MV_FRAME_OVERHEAD;
+	uint64_t end = v->last.offset + MV_FRAME_HDR;
+	uint8_t *w;
+	size_t n;
+	uint64_t found = 0;
+	struct mv_buf pl;
+
+	if (off + MV_FRAME_HDR >= end)
+		return 0;
+	n = end - off - MV_FRAME_HDR < win ? (size_t)(end - off - MV_FRAME_HDR) : win;
+	if (!(w = malloc(n)))
+		return 0;
+	mv_buf_init(&pl, 65u << 20);
+	if (mv_pread_full(v->fd, w, n, off + MV_FRAME_HDR, v->path, NULL) == MV_OK)
+		for (size_t i = 0; i + MV_FRAME_HDR <= n && !found; i++) {
+			struct mv_frame f;
+			uint64_t at = off + MV_FRAME_HDR + i;
+
+			if (mv_ld64(w + i + 8) != seq ||
+			    mv_frame_parse(w + i, at, v->h.chunk_log, &f, NULL) != MV_OK)
+				continue;
+			if (mv_record_read(v->fd, v->path, at, v->h.chunk_log, (int64_t)seq, &f,
+					   &pl, NULL) == MV_OK)
+				found = at;
+		}
+	mv_buf_release(&pl);
+	free(w);
+	return found;
+}
+
+/*
+ * The leaf of a record whose frame is damaged, now that the next record's
+ * offset (hence its length) and its sequence number are known: the frame
+ * that, over its bytes, gives its stored trailer (type and flags are
+ * tried); zeros, which prove nothing, if none does.
+ */
+static void repair_leaf(struct mv_vault *v, uint64_t off, uint64_t next, uint64_t seq,
+			mv_mhash leaf)
+{
+	uint64_t len = next - off - MV_FRAME_OVERHEAD;
+	uint8_t trailer[MV_TRAILER], hdr[MV_FRAME_HDR];
+	uint8_t *p = NULL;
+
+	memset(leaf, 0, MV_MERKLE_HASH);
+	if (next < off + MV_FRAME_OVERHEAD || len > (64u << 20) || !(p = malloc(len ? len : 1)))
+		return;
+	if (mv_pread_full(v->fd, p, (size_t)len, off + MV_FRAME_HDR, v->path, NULL) == MV_OK &&
+	    mv_pread_full(v->fd, trailer, sizeof trailer, next - MV_TRAILER, v->path,
+			  NULL) == MV_OK)
+		for (uint8_t type = 1; type <= MV_R_COMMIT; type++)
+			for (int last = 0; last < 2; last++) {
+				mv_mhash h;
+
+				mv_frame_encode(hdr, type, last ? MV_RF_LAST : 0, (uint32_t)len, seq);
+				mv_record_hash(h, hdr, p, (size_t)len);
+				if (memcmp(h, trailer, MV_MERKLE_HASH) == 0)
+					memcpy(leaf, trailer, MV_MERKLE_HASH);
+			}
+	free(p);
+}
+
+/* Marks records proven by the frontiers of every commit, from the record
+ * hashes leaves[0..n) read so far. */
+static enum mv_err authenticate_subtrees(struct mv_vault *v, const mv_mhash *leaves,
+					 uint64_t n, struct mv_error *e)
+{
+	struct mv_commit_info *list = NULL;
+	size_t nc = 0;
+	enum mv_err rc;
+
+	free(v->authentic);
+	v->nauthentic = n;
+	if (!(v->authentic = calloc(n / 8 + 1, 1)))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	if ((rc = mv_vault_commits(v, &list, &nc, e))) {
+		/* Without the older commits only the newest frontier helps. */
+		mv_error_clear(e);
+		list = malloc(sizeof *list);
+		if (!list)
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
+		list[0] = v->last;
+		nc = 1;
+	}
+	for (size_t c = 0; c < nc; c++) {
+		const struct mv_frontier *fr = &list[c].frontier;
+		uint64_t start = 0;
+		unsigned k = 0;
+
+		if (!mv_frontier_valid(fr))
+			continue;
+		for (int bit = 62; bit >= 0 && k < fr->count; bit--) {
+			uint64_t len = (uint64_t)1 << bit;
+			mv_mhash root;
+
+			if (!(fr->size & len))
+				continue;
+			if (start + len <= n) {
+				mv_merkle_root(leaves + start, len, root);
+				if (memcmp(root, fr->hash[k], MV_MERKLE_HASH) == 0)
+					for (uint64_t r = start; r < start + len; r++)
+						v->authentic[r / 8] |= (uint8_t)(1u << (r % 8));
+			}
+			start += len;
+			k++;
+		}
+	}
+	free(list);
+	return MV_OK;
+}
+
+int mv_vault_record_proven(const struct mv_vault *v, uint64_t seq)
+{
+	if (!v->authentic)
+		return 1;
+	return seq < v->nauthentic && (v->authentic[seq / 8] >> (seq % 8) & 1);
+}
+
+enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_error *e)
 {
 	struct mv_frontier fr;
 	uint64_t off = MV_MAGIC_LEN, seq = 0;
+	mv_mhash *leaves = NULL;
+	uint64_t *offs = NULL;
 	enum mv_err rc = MV_OK;
-
-	if (!v->has_commit)
-		return MV_OK;
+	int bad = 0;
 	/* A record's trailer is followed by the next record's frame, so one
 	 * 48-byte read per record gives both (the commit's frame ends it). */
 	uint8_t buf[MV_TRAILER + MV_FRAME_HDR];
 
+	*damaged = 0;
+	if (!v->has_commit)
+		return MV_OK;
+	if (v->last.tree_size > (v->file_size / MV_FRAME_OVERHEAD) + 1)
+		return mv_fail(e, MV_E_MERKLE, "'%s': version %u claims more records than "
+			       "the file can hold", v->path, v->last.number);
+	if (!(leaves = malloc((size_t)(v->last.tree_size ? v->last.tree_size : 1) *
+			      sizeof *leaves)) ||
+	    !(offs = malloc((size_t)(v->last.tree_size ? v->last.tree_size : 1) *
+			    sizeof *offs))) {
+		free(leaves);
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	}
 	mv_frontier_init(&fr);
 	if ((rc = mv_pread_full(v->fd, buf + MV_TRAILER, MV_FRAME_HDR, off, v->path, e)))
 		goto out;
 	while (seq < v->last.tree_size) {
 		struct mv_frame f;
+		struct mv_error e2;
 
-		if (off >= v->last.offset)
-			goto bad;
-		if ((rc = mv_frame_parse(buf + MV_TRAILER, off, seq ? v->h.chunk_log : 0, &f, e)))
-			goto out;
-		if (f.seq != seq || (uint64_t)MV_FRAME_OVERHEAD + f.len > v->last.offset - off)
-			goto bad;
+		mv_error_clear(&e2);
+		if (off >= v->last.offset ||
+		    mv_frame_parse(buf + MV_TRAILER, off, seq ? v->h.chunk_log : 0, &f, &e2) ||
+		    f.seq != seq || (uint64_t)MV_FRAME_OVERHEAD + f.len > v->last.offset - off) {
+			uint64_t next;
+
+			/* A damaged frame: find where the next record starts,
+			 * so that only this record's leaf is unknown. */
+			bad = 1;
+			if (off >= v->last.offset || !seq ||
+			    (next = resync(v, off, seq + 1)) == 0)
+				break;
+			repair_leaf(v, off, next, seq, leaves[seq]);
+			offs[seq] = UINT64_MAX;
+			mv_frontier_add(&fr, leaves[seq]);
+			seq++;
+			off = next;
+			if ((rc = mv_pread_full(v->fd, buf + MV_TRAILER, MV_FRAME_HDR, off,
+						v->path, e)))
+				goto out;
+			continue;
+		}
 		if ((rc = mv_pread_full(v->fd, buf, sizeof buf, off + MV_FRAME_HDR + f.len,
 					v->path, e)))
 			goto out;
+		memcpy(leaves[seq], buf, MV_MERKLE_HASH);
+		offs[seq] = off;
 		mv_frontier_add(&fr, buf);
 		off += MV_FRAME_OVERHEAD + f.len;
 		seq++;
 	}
-	if (off != v->last.offset || fr.size != v->last.frontier.size ||
-	    fr.count != v->last.frontier.count)
-		goto bad;
-	for (unsigned i = 0; i < fr.count; i++)
-		if (memcmp(fr.hash[i], v->last.frontier.hash[i], MV_MERKLE_HASH) != 0)
-			goto bad;
-	return MV_OK;
-bad:
-	rc = mv_fail(e, MV_E_MERKLE, "'%s': the records before version %u do not match its "
-		     "signed Merkle frontier (altered or forged records; run verify to "
-		     "find them)", v->path, v->last.number);
-	e->version = v->last.number;
+	if (!bad && off == v->last.offset && fr.size == v->last.frontier.size &&
+	    fr.count == v->last.frontier.count) {
+		unsigned i;
+
+		for (i = 0; i < fr.count; i++)
+			if (memcmp(fr.hash[i], v->last.frontier.hash[i], MV_MERKLE_HASH) != 0)
+				break;
+		if (i == fr.count)
+			goto out;    /* every record is proven */
+	}
+	/* Damaged or forged.  A record whose bytes no longer give its
+	 * trailer is damaged: its leaf is what its bytes hash to (a damaged
+	 * trailer over intact bytes then still proves them).  A forger's
+	 * record hashes to its own trailer and stays unproven.  Then prove
+	 * what the signed frontiers still cover. */
+	*damaged = 1;
+	{
+		struct mv_buf pl;
+
+		mv_buf_init(&pl, 65u << 20);
+		for (uint64_t i = 0; i < seq; i++) {
+			uint8_t hdr[MV_FRAME_HDR];
+			struct mv_frame f;
+
+			if (offs[i] == UINT64_MAX ||
+			    mv_pread_full(v->fd, hdr, sizeof hdr, offs[i], v->path, e) ||
+			    mv_frame_parse(hdr, offs[i], i ? v->h.chunk_log : 0, &f, e) ||
+			    mv_buf_reserve(&pl, f.len) ||
+			    mv_pread_full(v->fd, pl.data, f.len, offs[i] + MV_FRAME_HDR, v->path, e)) {
+				mv_error_clear(e);
+				continue;
+			}
+			mv_record_hash(leaves[i], hdr, pl.data, f.len);
+		}
+		mv_buf_release(&pl);
+	}
+	rc = authenticate_subtrees(v, leaves, seq, e);
 out:
-	if (rc && e->offset < 0)
-		e->offset = (int64_t)off;
+	free(leaves);
+	free(offs);
 	return rc;
 }
 
@@ -537,6 +731,16 @@ static void index_ad(uint8_t *ad, const struct mv_vault *v, uint8_t type, uint64
 #define INDEX_AD_LEN (sizeof index_label - 1 + 16 + 1 + 8)
 
 /* Reads and decrypts an index record into plain. */
+static enum mv_err unproven(const struct mv_vault *v, uint64_t seq, struct mv_error *e)
+{
+	enum mv_err rc = mv_fail(e, MV_E_MERKLE, "'%s': record %llu is not covered by any "
+				 "intact signed version (damaged or forged; run verify)",
+				 v->path, (unsigned long long)seq);
+
+	e->record = (int64_t)seq;
+	return rc;
+}
+
 static enum mv_err read_index_record(struct mv_vault *v, uint64_t off, uint64_t seq,
 				     uint8_t type, struct mv_buf *plain, struct mv_error *e)
 {
@@ -547,6 +751,10 @@ static enum mv_err read_index_record(struct mv_vault *v, uint64_t off, uint64_t 
 	enum mv_err rc;
 
 	mv_buf_init(&pl, 65u << 20);
+	if (!mv_vault_record_proven(v, seq)) {
+		rc = unproven(v, seq, e);
+		goto out;
+	}
 	rc = mv_record_read(v->fd, v->path, off, v->h.chunk_log, (int64_t)seq, &f, &pl, e);
 	if (rc)
 		goto out;
@@ -692,7 +900,8 @@ enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,
 
 		uint64_t seq = b->first_seq + i;
 
-		rc = mv_record_read(v->fd, v->path, off, v->h.chunk_log, (int64_t)seq, &f, &pl, e);
+		rc = mv_vault_record_proven(v, seq) ? mv_record_read(v->fd, v->path, off,
+			v->h.chunk_log, (int64_t)seq, &f, &pl, e) : unproven(v, seq, e);
 		if (rc == MV_OK && f.type != MV_R_CHUNK)
 			rc = mv_fail(e, MV_E_CHUNK, "record is a %s, not a chunk",
 				     mv_rtype_name(f.type));

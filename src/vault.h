@@ -54,6 +54,11 @@ struct mv_vault {
 	struct mv_commit_info last;   /* newest valid commit */
 	uint64_t file_size;
 	uint64_t torn;                /* bytes after the newest commit */
+	/* Set by mv_vault_check_records on a damaged archive: bit i says
+	 * record i is proven by a signed frontier; records not proven are
+	 * refused when read.  NULL: every record is proven (or unchecked). */
+	uint8_t *authentic;
+	uint64_t nauthentic;          /* records the bitmap covers */
 	struct mv_keyring *kr;        /* NULL until unlocked */
 };
 
@@ -103,9 +108,17 @@ enum mv_err mv_vault_load_index(struct mv_vault *v, const struct mv_commit_info 
  * read afterwards are checked against their trailers, so none can have
  * been altered, even by a reader holding the content keys, without this
  * failing.  Every command that reads or extends an archive calls it
- * (verify does more).  MV_E_MERKLE, MV_E_FRAME, MV_E_IO.
+ * (verify does more).  When the records do not rebuild the frontier (a
+ * damaged or forged record), the subtrees that every commit's signed
+ * frontier covers are checked one by one: records inside a matching
+ * subtree stay readable, the others are refused when read (v->authentic),
+ * so that damage costs only the messages it touched (P2) and a forgery
+ * is never served.  Returns MV_OK then, with *damaged set; callers that
+ * extend the archive must refuse.  MV_E_IO, MV_E_NOMEM.
  */
-enum mv_err mv_vault_check_records(struct mv_vault *v, struct mv_error *e);
+enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_error *e);
+/* 1 if record seq may be read (see mv_vault_check_records). */
+int mv_vault_record_proven(const struct mv_vault *v, uint64_t seq);
 
 /* Streams a message's bytes to out (needs keys), checking everything. */
 enum mv_err mv_vault_read_blob(struct mv_vault *v, const struct mv_blobref *b,

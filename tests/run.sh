@@ -68,8 +68,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # much as they compute); each test's output is reported in list order.
 # The longest tests are spread over both lanes.
 all=""
-for t in tests/e2e/t30-crash.sh tests/vectors/run.sh tests/imap/t20-pull.sh \
-	 tests/e2e/t40-corruption.sh tests/e2e/t*.sh tests/imap/t*.sh; do
+for t in tests/e2e/t30-crash.sh tests/vectors/run.sh tests/e2e/t10-roundtrip.sh \
+	 tests/imap/t20-pull.sh tests/e2e/t50-proofs.sh tests/e2e/t40-corruption.sh \
+	 tests/imap/t40-push.sh tests/e2e/t20-noplaintext.sh tests/imap/t-transport.sh \
+	 tests/e2e/t60-keys.sh tests/e2e/t*.sh tests/imap/t*.sh; do
 	[ -f "$t" ] || continue
 	case " $all " in *" $t "*) continue ;; esac
 	all="$all $t"
@@ -79,7 +81,9 @@ lane() { # which (0 or 1)
 	for t in $all; do
 		if [ $((i % 2)) -eq "$1" ]; then
 			n=$(echo "$t" | tr '/' '_')
+			t0=$(date +%s)
 			if sh "$t" >"$log/$n.out" 2>&1; then echo 0; else echo $?; fi >"$log/$n.rc"
+			echo "$(($(date +%s) - t0))" >"$log/$n.secs"
 		fi
 		i=$((i + 1))
 	done
@@ -93,6 +97,7 @@ for t in $all; do
 	name=$(basename "$t" .sh)
 	cp "$log/$n.out" "$log/cur"
 	rc=$(cat "$log/$n.rc" 2>/dev/null || echo 1)
+	echo "# $name: $(cat "$log/$n.secs" 2>/dev/null || echo '?') s"
 	grep -E '^(PASS|FAIL): ' "$log/cur" | sed -E "s#^(PASS|FAIL): #\1: $name: #" | tee -a "$out"
 	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$log/cur"; then
 		tail -20 "$log/cur"

@@ -123,13 +123,14 @@ for mode in record no-state; do
 	[ $mode = no-state ] && opt=--no-state
 	before=$(count "$T/b2.json")
 	"$MV_TEST" --log-json push "$arch2" "imaps://bob@127.0.0.1:$TPORT" --identity "$id" --cacert "$TCA" \
-		--password-file "$TPASSB" --batch 5 --map "INBOX=$mode/INBOX" --map "Folder1=$mode/F1" $opt \
+		--password-file "$TPASSB" --batch 1 --map "INBOX=$mode/INBOX" --map "Folder1=$mode/F1" $opt \
 		>"$T/k.out" 2>"$T/k.err" &
 	bgp=$!
+	# Killed as the second folder is created: the first is complete, the
+	# second not begun or partly appended.
 	i=0
-	while [ $i -lt 200 ] && [ "$(grep -c '"appended":[1-9]' "$T/k.err" 2>/dev/null)" = 0 ] &&
-		! grep -q 'creating' "$T/k.err" 2>/dev/null; do sleep 0.02; i=$((i + 1)); done
-	sleep 0.3
+	while [ $i -lt 500 ] && [ "$(grep -c 'creating' "$T/k.err" 2>/dev/null)" -lt 2 ]; do
+		sleep 0.01; i=$((i + 1)); done
 	kill -9 $bgp 2>/dev/null
 	wait $bgp 2>/dev/null
 	rd "$TPORT" "$TCA" bob "$TPASSB" manifest >"$T/bk.json"
