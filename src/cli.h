@@ -92,6 +92,12 @@ int cli_is_imap(const char *s);
  * MBOX_VAULT_IMAP_PASSWORD, no-echo prompt) or token; an exit code. */
 int cli_imap_load(struct cli_imap *ci, const char *url, struct mv_conn_opts *o);
 void cli_imap_release(struct cli_imap *ci);
+/* Key and IMAP options at argv[*i]: 1 consumed, 0 not one of them, or
+ * minus the exit code of an error already reported. */
+int cli_conn_option(struct cli_keys *k, struct cli_imap *ci, int argc, char **argv, int *i);
+/* Reports an IMAP event (reconnect, throttled, skipped, warning...) on
+ * stderr, or as a JSON line with --log-json. */
+void cli_imap_event(void *ctx, const char *kind, const char *text);
 
 /* Reads a secret from the TTY without echo; NULL if there is no TTY. */
 char *cli_prompt_secret(const char *prompt, size_t *len);

@@ -107,3 +107,30 @@ void cli_imap_release(struct cli_imap *ci)
 	free(ci->exclude);
 	ci->include = ci->exclude = NULL;
 }
+
+int cli_conn_option(struct cli_keys *k, struct cli_imap *ci, int argc, char **argv, int *i)
+{
+	int r = cli_key_option(k, argc, argv, i);
+
+	if (r == 0)
+		r = cli_imap_option(ci, argc, argv, i);
+	if (r == -2)
+		return -cli_die(EX_USAGE, "passwords are not taken on the command line: "
+				"use --password-file, MBOX_VAULT_IMAP_PASSWORD or the prompt");
+	if (r < 0)
+		return -cli_die(EX_USAGE, "%s needs a value", argv[*i]);
+	return r;
+}
+
+void cli_imap_event(void *ctx, const char *kind, const char *text)
+{
+	(void)ctx;
+	cli_progress_done();
+	if (cli_log_json) {
+		fprintf(stderr, "{\"event\":\"%s\",\"message\":", kind);
+		cli_json_str(stderr, text);
+		fputs("}\n", stderr);
+	} else if (!cli_quiet) {
+		fprintf(stderr, "mbox-vault: %s: %s\n", kind, text);
+	}
+}

@@ -63,18 +63,6 @@ out:
 	return rc;
 }
 
-static void pull_event(void *ctx, const char *kind, const char *text)
-{
-	(void)ctx;
-	cli_progress_done();
-	if (cli_log_json) {
-		fprintf(stderr, "{\"event\":\"%s\",\"message\":", kind);
-		cli_json_str(stderr, text);
-		fputs("}\n", stderr);
-	} else if (!cli_quiet) {
-		fprintf(stderr, "mbox-vault: %s: %s\n", kind, text);
-	}
-}
 
 /* The per-folder account of an IMAP pull; EX_PARTIAL if anything was
  * skipped. */
@@ -170,22 +158,10 @@ int cmd_pull(int argc, char **argv)
 	if (!rcpt)
 		return cli_die(EX_FAIL, "out of memory");
 	for (int i = 1; i < argc; i++) {
-		int r = cli_key_option(&k, argc, argv, &i);
+		int r = cli_conn_option(&k, &ci, argc, argv, &i);
 
 		if (r < 0) {
-			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
-			goto out;
-		}
-		if (r)
-			continue;
-		r = cli_imap_option(&ci, argc, argv, &i);
-		if (r == -2) {
-			rc = cli_die(EX_USAGE, "passwords are not taken on the command line: "
-				     "use --password-file, MBOX_VAULT_IMAP_PASSWORD or the prompt");
-			goto out;
-		}
-		if (r < 0) {
-			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
+			rc = -r;
 			goto out;
 		}
 		if (r)
@@ -259,7 +235,7 @@ int cmd_pull(int argc, char **argv)
 		io.ninclude = ci.ninclude;
 		io.exclude = ci.exclude;
 		io.nexclude = ci.nexclude;
-		io.event = pull_event;
+		io.event = cli_imap_event;
 	}
 	o.source = src;
 	o.progress = cli_progress;

@@ -7,17 +7,6 @@
 #include "crypto.h"
 #include "imap_push.h"
 
-static void push_event(void *ctx, const char *kind, const char *text)
-{
-	(void)ctx;
-	if (cli_log_json) {
-		fprintf(stderr, "{\"event\":\"%s\",\"message\":", kind);
-		cli_json_str(stderr, text);
-		fputs("}\n", stderr);
-	} else if (!cli_quiet) {
-		fprintf(stderr, "mbox-vault: %s: %s\n", kind, text);
-	}
-}
 
 static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t version)
 {
@@ -100,17 +89,10 @@ int cmd_push(int argc, char **argv)
 	if (!(map = calloc((size_t)argc, sizeof *map)))
 		return cli_die(EX_FAIL, "out of memory");
 	for (int i = 1; i < argc; i++) {
-		int r = cli_key_option(&k, argc, argv, &i);
+		int r = cli_conn_option(&k, &ci, argc, argv, &i);
 
-		if (r == 0)
-			r = cli_imap_option(&ci, argc, argv, &i);
-		if (r == -2) {
-			rc = cli_die(EX_USAGE, "passwords are not taken on the command line: "
-				     "use --password-file, MBOX_VAULT_IMAP_PASSWORD or the prompt");
-			goto out;
-		}
 		if (r < 0) {
-			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
+			rc = -r;
 			goto out;
 		}
 		if (r)
@@ -179,7 +161,7 @@ int cmd_push(int argc, char **argv)
 	po.nexclude = ci.nexclude;
 	po.map = map;
 	po.nmap = nmap;
-	po.event = push_event;
+	po.event = cli_imap_event;
 	if (!no_state) {
 		/* One record per archive and account: a digest of user, host
 		 * and port names the account without showing it. */
@@ -244,16 +226,10 @@ int cmd_verify_against(int argc, char **argv)
 	if (!(map = calloc((size_t)argc, sizeof *map)))
 		return cli_die(EX_FAIL, "out of memory");
 	for (int i = 1; i < argc; i++) {
-		int r = cli_key_option(&k, argc, argv, &i);
+		int r = cli_conn_option(&k, &ci, argc, argv, &i);
 
-		if (r == 0)
-			r = cli_imap_option(&ci, argc, argv, &i);
-		if (r == -2) {
-			rc = cli_die(EX_USAGE, "passwords are not taken on the command line");
-			goto out;
-		}
 		if (r < 0) {
-			rc = cli_die(EX_USAGE, "%s needs a value", argv[i]);
+			rc = -r;
 			goto out;
 		}
 		if (r)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "index.h"
 
 /* A command line is built in memory; mailbox names and numbers keep it
  * far below this. */
@@ -437,4 +438,22 @@ void mv_imapc_close(struct mv_imapc *c)
 	if (mv_imapc_send(c, tag, &e, "LOGOUT") == MV_OK)
 		mv_imapc_wait(c, tag, NULL, NULL, NULL, NULL, &e);
 	mv_imapc_free(c);
+}
+
+uint8_t mv_imapc_special(const struct mv_imap_resp *r)
+{
+	static const struct { const char *a; uint8_t bit; } t[] = {
+		{ "\\All", MV_SU_ALL }, { "\\Archive", MV_SU_ARCHIVE },
+		{ "\\Drafts", MV_SU_DRAFTS }, { "\\Flagged", MV_SU_FLAGGED },
+		{ "\\Junk", MV_SU_JUNK }, { "\\Sent", MV_SU_SENT },
+		{ "\\Trash", MV_SU_TRASH }, { "\\Noselect", MV_SU_NOSELECT },
+		{ "\\NonExistent", MV_SU_NOSELECT },
+	};
+	uint8_t bits = 0;
+
+	for (size_t i = 0; i < r->natoms; i++)
+		for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+			if (strcasecmp(r->atoms[i], t[k].a) == 0)
+				bits |= t[k].bit;
+	return bits;
 }

@@ -104,6 +104,10 @@ void mv_imapc_on_throttle(struct mv_imapc *c, void (*fn)(void *ctx, uint32_t ms)
  * MV_TEST_BACKOFF_MS in test builds). */
 void mv_imapc_backoff(uint32_t ms);
 
+/* The special-use bits (format-spec 6.1) of a LIST response's
+ * attributes; \Noselect and \NonExistent give MV_SU_NOSELECT. */
+uint8_t mv_imapc_special(const struct mv_imap_resp *r);
+
 /* Bytes read from the server so far. */
 uint64_t mv_imapc_bytes_read(const struct mv_imapc *c);
 

@@ -178,21 +178,6 @@ static int wanted(const struct mv_imap_pull_opts *io, const char *utf8)
 				     utf8);
 }
 
-static uint8_t special_bits(const struct mv_imap_resp *r)
-{
-	static const struct { const char *a; uint8_t bit; } t[] = {
-		{ "\\All", 1 }, { "\\Archive", 2 }, { "\\Drafts", 4 },
-		{ "\\Flagged", 8 }, { "\\Junk", 16 }, { "\\Sent", 32 },
-		{ "\\Trash", 64 }, { "\\Noselect", 128 }, { "\\NonExistent", 128 },
-	};
-	uint8_t bits = 0;
-
-	for (size_t i = 0; i < r->natoms; i++)
-		for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
-			if (strcasecmp(r->atoms[i], t[k].a) == 0)
-				bits |= t[k].bit;
-	return bits;
-}
 
 static enum mv_err on_list(void *ctx, const struct mv_imap_resp *r, struct mv_error *e)
 {
@@ -221,7 +206,7 @@ static enum mv_err on_list(void *ctx, const struct mv_imap_resp *r, struct mv_er
 	lf = &x->lf[x->nlf];
 	memset(lf, 0, sizeof *lf);
 	lf->delim = r->delim;
-	lf->special = special_bits(r);
+	lf->special = mv_imapc_special(r);
 	lf->name = strdup(r->mailbox);
 	lf->utf8 = lf->name ? mv_utf7_display(lf->name, lf->delim) : NULL;
 	if (!lf->name || !lf->utf8) {

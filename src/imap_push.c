@@ -95,23 +95,6 @@ void mv_imap_push_report_release(struct mv_imap_push_report *r)
 
 /* ---- the target's folders ---- */
 
-static uint8_t special_bits(const struct mv_imap_resp *r)
-{
-	static const struct { const char *a; uint8_t bit; } t[] = {
-		{ "\\All", MV_SU_ALL }, { "\\Archive", MV_SU_ARCHIVE },
-		{ "\\Drafts", MV_SU_DRAFTS }, { "\\Flagged", MV_SU_FLAGGED },
-		{ "\\Junk", MV_SU_JUNK }, { "\\Sent", MV_SU_SENT },
-		{ "\\Trash", MV_SU_TRASH }, { "\\Noselect", MV_SU_NOSELECT },
-		{ "\\NonExistent", MV_SU_NOSELECT },
-	};
-	uint8_t bits = 0;
-
-	for (size_t i = 0; i < r->natoms; i++)
-		for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
-			if (strcasecmp(r->atoms[i], t[k].a) == 0)
-				bits |= t[k].bit;
-	return bits;
-}
 
 static enum mv_err on_list(void *ctx, const struct mv_imap_resp *r, struct mv_error *e)
 {
@@ -130,7 +113,7 @@ static enum mv_err on_list(void *ctx, const struct mv_imap_resp *r, struct mv_er
 	if (!(n->name = strdup(r->mailbox)))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	n->delim = r->delim;
-	n->special = special_bits(r);
+	n->special = mv_imapc_special(r);
 	if (r->delim && (!x->td || strcasecmp(r->mailbox, "INBOX") == 0))
 		x->td = r->delim;
 	x->ntf++;
@@ -824,6 +807,72 @@ out:
 	return rc;
 }
 
+/* ---- the session, shared by push and compare ---- */
+
+/* Connects and lists the target's folders. */
+static enum mv_err px_open(struct px *x, const struct mv_imap_push_opts *o,
+			   struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if ((rc = mv_imapc_open(&x->c, &o->conn, MAX_BODY, e)))
+		return rc;
+	return mv_imapc_cmd(x->c, on_list, x, e,
+			    mv_imapc_has(x->c, "SPECIAL-USE") && mv_imapc_has(x->c, "LIST-EXTENDED")
+			    ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"");
+}
+
+/* The UTF-8 path of a version folder that --folder/--exclude select
+ * (malloc'd), or NULL with *rc MV_OK when it is not selected. */
+static char *px_source(const struct mv_folder *f, const struct mv_imap_push_opts *o,
+		       enum mv_err *rc, struct mv_error *e)
+{
+	char *src = mv_utf7_display(f->name, (char)f->delim);
+
+	*rc = MV_OK;
+	if (!src) {
+		*rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (!mv_imap_folder_wanted(o->include, o->ninclude, o->exclude, o->nexclude, src)) {
+		free(src);
+		return NULL;
+	}
+	return src;
+}
+
+/* Grows an array of reports by one zeroed element; NULL when out of
+ * memory. */
+static void *px_grow(void **arr, size_t *n, size_t size)
+{
+	char *p = realloc(*arr, (*n + 1) * size);
+
+	if (!p)
+		return NULL;
+	*arr = p;
+	memset(p + *n * size, 0, size);
+	return p + (*n)++ * size;
+}
+
+/* Logs out when the work went well, then frees everything of x. */
+static void px_release(struct px *x, enum mv_err rc)
+{
+	if (rc == MV_OK)
+		mv_imapc_close(x->c);
+	else
+		mv_imapc_free(x->c);
+	x->c = NULL;
+	mv_pushstate_free(x->st);
+	mv_blake2b_free(x->hs);
+	for (size_t i = 0; i < x->ntf; i++)
+		free(x->tf[i].name);
+	free(x->tf);
+	clear_have(x);
+	free(x->h);
+	mv_buf_release(&x->msg);
+	mv_transport_done();
+}
+
 enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 			 const struct mv_imap_push_opts *o,
 			 struct mv_imap_push_report *r, struct mv_error *e)
@@ -860,56 +909,29 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 			}
 		}
 	}
-	if ((rc = mv_imapc_open(&x.c, &o->conn, MAX_BODY, e)))
+	if ((rc = px_open(&x, o, e)))
 		goto out;
 	r->tls = *mv_imapc_tls(x.c);
 	r->multiappend = mv_imapc_has(x.c, "MULTIAPPEND");
 	r->literal_plus = mv_imapc_has(x.c, "LITERAL+");
 	r->binary = mv_imapc_has(x.c, "BINARY");
-	rc = mv_imapc_cmd(x.c, on_list, &x, e,
-			  mv_imapc_has(x.c, "SPECIAL-USE") && mv_imapc_has(x.c, "LIST-EXTENDED")
-			  ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"");
 	for (size_t i = 0; rc == MV_OK && i < ix->nf; i++) {
 		const struct mv_folder *f = &ix->f[i];
-		char *src = mv_utf7_display(f->name, (char)f->delim);
-		struct mv_imap_push_folder *nf;
+		char *src = px_source(f, o, &rc, e);
 
-		if (!src) {
-			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-			break;
-		}
-		if (!mv_imap_folder_wanted(o->include, o->ninclude, o->exclude, o->nexclude,
-					   src)) {
-			free(src);
+		if (!src)
 			continue;
-		}
-		if (!(nf = realloc(r->f, (r->nf + 1) * sizeof *nf))) {
+		if (!(x.fr = px_grow((void **)&r->f, &r->nf, sizeof *r->f))) {
 			free(src);
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			break;
 		}
-		r->f = nf;
-		x.fr = &r->f[r->nf++];
-		memset(x.fr, 0, sizeof *x.fr);
 		x.fr->source = src;
 		x.fr->messages = f->n;
 		rc = push_folder(&x, f, src, e);
 	}
-	if (rc == MV_OK) {
-		mv_imapc_close(x.c);
-		x.c = NULL;
-	}
 out:
-	mv_imapc_free(x.c);
-	mv_pushstate_free(x.st);
-	mv_blake2b_free(x.hs);
-	for (size_t i = 0; i < x.ntf; i++)
-		free(x.tf[i].name);
-	free(x.tf);
-	clear_have(&x);
-	free(x.h);
-	mv_buf_release(&x.msg);
-	mv_transport_done();
+	px_release(&x, rc);
 	return rc;
 }
 
@@ -1080,50 +1102,25 @@ enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
 	mv_buf_init(&x.msg, HOLD_MAX);
 	if ((rc = mv_transport_init(e)))
 		return rc;
-	if ((rc = mv_imapc_open(&x.c, &o->conn, MAX_BODY, e)))
+	if ((rc = px_open(&x, o, e)))
 		goto out;
-	rc = mv_imapc_cmd(x.c, on_list, &x, e,
-			  mv_imapc_has(x.c, "SPECIAL-USE") && mv_imapc_has(x.c, "LIST-EXTENDED")
-			  ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"");
 	for (size_t i = 0; rc == MV_OK && i < ix->nf; i++) {
 		const struct mv_folder *f = &ix->f[i];
-		char *src = mv_utf7_display(f->name, (char)f->delim);
+		char *src = px_source(f, o, &rc, e);
 		struct mv_imap_diff_folder *nf;
 
-		if (!src) {
-			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-			break;
-		}
-		if (!mv_imap_folder_wanted(o->include, o->ninclude, o->exclude, o->nexclude,
-					   src)) {
-			free(src);
+		if (!src)
 			continue;
-		}
-		if (!(nf = realloc(r->f, (r->nf + 1) * sizeof *nf))) {
+		if (!(nf = px_grow((void **)&r->f, &r->nf, sizeof *r->f))) {
 			free(src);
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			break;
 		}
-		r->f = nf;
-		nf = &r->f[r->nf++];
-		memset(nf, 0, sizeof *nf);
 		nf->source = src;
 		nf->messages = f->n;
 		rc = diff_folder(&x, r, nf, f, e);
 	}
-	if (rc == MV_OK) {
-		mv_imapc_close(x.c);
-		x.c = NULL;
-	}
 out:
-	mv_imapc_free(x.c);
-	mv_blake2b_free(x.hs);
-	for (size_t i = 0; i < x.ntf; i++)
-		free(x.tf[i].name);
-	free(x.tf);
-	clear_have(&x);
-	free(x.h);
-	mv_buf_release(&x.msg);
-	mv_transport_done();
+	px_release(&x, rc);
 	return rc;
 }
