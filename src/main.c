@@ -1,6 +1,5 @@
 /* main.c - mbox-vault's command table and global options. */
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -49,10 +48,6 @@ int main(int argc, char **argv)
 
 	/* No core dumps: they would hold keys and message content. */
 	setrlimit(RLIMIT_CORE, &rl);
-	/* Buffers over 1 MiB (large messages) are mapped and unmapped
-	 * rather than kept in the heap: glibc's adaptive threshold would
-	 * otherwise keep freed message buffers resident (P10). */
-	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	/* Everything we create is private (0600 files, 0700 directories). */
 	umask(077);
 	mv_error_clear(&e);
