@@ -63,6 +63,31 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 	return r->refused || r->dropped_keywords ? EX_PARTIAL : EX_OK;
 }
 
+/* What push and verify --against share: the archive opened with a key,
+ * the version's index loaded, the account's options filled in.  An exit
+ * code (0 on success). */
+static int open_job(const char *arch, const char *target, uint32_t version,
+		    struct cli_keys *k, struct cli_imap *ci, struct mv_vault **v,
+		    struct mv_commit_info *c, struct mv_index *ix,
+		    struct mv_imap_push_opts *po)
+{
+	struct mv_error e;
+	int rc;
+
+	mv_error_clear(&e);
+	if ((rc = cli_open(arch, k, 1, v)) || (rc = cli_pick_commit(*v, version, c)))
+		return rc;
+	if (mv_vault_load_index(*v, c, NULL, ix, &e))
+		return cli_error(&e);
+	if ((rc = cli_imap_load(ci, target, &po->conn)) != EX_OK)
+		return rc;
+	po->include = ci->include;
+	po->ninclude = ci->ninclude;
+	po->exclude = ci->exclude;
+	po->nexclude = ci->nexclude;
+	return EX_OK;
+}
+
 int cmd_push(int argc, char **argv)
 {
 	struct cli_keys k;
@@ -147,18 +172,8 @@ int cmd_push(int argc, char **argv)
 			     "supported yet (use export for maildir, mbox, tar, zip)", target);
 		goto out;
 	}
-	if ((rc = cli_open(arch, &k, 1, &v)) || (rc = cli_pick_commit(v, version, &c)))
+	if ((rc = open_job(arch, target, version, &k, &ci, &v, &c, &ix, &po)))
 		goto out;
-	if (mv_vault_load_index(v, &c, NULL, &ix, &e)) {
-		rc = cli_error(&e);
-		goto out;
-	}
-	if ((rc = cli_imap_load(&ci, target, &po.conn)) != EX_OK)
-		goto out;
-	po.include = ci.include;
-	po.ninclude = ci.ninclude;
-	po.exclude = ci.exclude;
-	po.nexclude = ci.nexclude;
 	po.map = map;
 	po.nmap = nmap;
 	po.event = cli_imap_event;
@@ -262,18 +277,8 @@ int cmd_verify_against(int argc, char **argv)
 			     "not yet)");
 		goto out;
 	}
-	if ((rc = cli_open(arch, &k, 1, &v)) || (rc = cli_pick_commit(v, version, &c)))
+	if ((rc = open_job(arch, target, version, &k, &ci, &v, &c, &ix, &po)))
 		goto out;
-	if (mv_vault_load_index(v, &c, NULL, &ix, &e)) {
-		rc = cli_error(&e);
-		goto out;
-	}
-	if ((rc = cli_imap_load(&ci, target, &po.conn)) != EX_OK)
-		goto out;
-	po.include = ci.include;
-	po.ninclude = ci.ninclude;
-	po.exclude = ci.exclude;
-	po.nexclude = ci.nexclude;
 	po.map = map;
 	po.nmap = nmap;
 	if (mv_compare_imap(v, &ix, &po, &rep, &e)) {

@@ -809,6 +809,16 @@ out:
 
 /* ---- the session, shared by push and compare ---- */
 
+static enum mv_err px_init(struct px *x, struct mv_vault *v,
+			   const struct mv_imap_push_opts *o, struct mv_error *e)
+{
+	memset(x, 0, sizeof *x);
+	x->v = v;
+	x->o = o;
+	mv_buf_init(&x->msg, HOLD_MAX);
+	return mv_transport_init(e);
+}
+
 /* Connects and lists the target's folders. */
 static enum mv_err px_open(struct px *x, const struct mv_imap_push_opts *o,
 			   struct mv_error *e)
@@ -880,14 +890,10 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 	struct px x;
 	enum mv_err rc;
 
-	memset(&x, 0, sizeof x);
 	memset(r, 0, sizeof *r);
-	x.v = v;
-	x.o = o;
-	x.r = r;
-	mv_buf_init(&x.msg, HOLD_MAX);
-	if ((rc = mv_transport_init(e)))
+	if ((rc = px_init(&x, v, o, e)))
 		return rc;
+	x.r = r;
 	if (o->state_path && !o->dry_run) {
 		struct mv_error e2;
 
@@ -1095,12 +1101,8 @@ enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
 	struct px x;
 	enum mv_err rc;
 
-	memset(&x, 0, sizeof x);
 	memset(r, 0, sizeof *r);
-	x.v = v;
-	x.o = o;
-	mv_buf_init(&x.msg, HOLD_MAX);
-	if ((rc = mv_transport_init(e)))
+	if ((rc = px_init(&x, v, o, e)))
 		return rc;
 	if ((rc = px_open(&x, o, e)))
 		goto out;
