@@ -6,6 +6,7 @@
 
 #include "bytes.h"
 #include "frame.h"
+#include "sha256.h"
 
 static const char chunk_label[] = "mbox-vault/v1 chunk";
 #define AD_LEN (sizeof chunk_label - 1 + 16 + 1 + 8 + 16 + 4 + 1 + 4)
@@ -90,7 +91,7 @@ enum mv_err mv_chunk_open(const struct mv_chunk_ctx *c, uint64_t seq, uint8_t fl
 struct mv_blob_dec {
 	struct mv_blobref b;
 	struct mv_zd *zd;
-	struct mv_blake2b *h;
+	struct mv_hmac *h;
 	mv_out_fn out;
 	void *ctx;
 	uint64_t in_stored;     /* stored-stream bytes consumed */
@@ -108,7 +109,7 @@ static enum mv_err sink(void *ctx, const uint8_t *p, size_t n, struct mv_error *
 			       (unsigned long long)d->b.raw_size);
 	d->out_raw += n;
 	if (d->h)
-		mv_blake2b_update(d->h, p, n);
+		mv_hmac_update(d->h, p, n);
 	return d->out ? d->out(d->ctx, p, n, e) : MV_OK;
 }
 
@@ -130,7 +131,7 @@ struct mv_blob_dec *mv_blob_dec_new(const struct mv_blobref *b,
 		mv_zd_begin(d->zd);
 	}
 	if (content_key) {
-		d->h = mv_blake2b_new(content_key, MV_KEY_LEN);
+		d->h = mv_hmac_new(content_key, MV_KEY_LEN);
 		if (!d->h)
 			goto fail;
 	}
@@ -175,7 +176,7 @@ enum mv_err mv_blob_dec_end(struct mv_blob_dec *d, struct mv_error *e)
 			       (unsigned long long)d->out_raw,
 			       (unsigned long long)d->b.raw_size);
 	if (d->h) {
-		mv_blake2b_final(d->h, h);
+		mv_hmac_final(d->h, h);
 		if (!mv_ct_eq(h, d->b.content_hash, MV_HASH_LEN))
 			return mv_fail(e, MV_E_CONTENT,
 				       "message bytes do not match their content hash");
@@ -188,6 +189,6 @@ void mv_blob_dec_free(struct mv_blob_dec *d)
 	if (!d)
 		return;
 	mv_zd_free(d->zd);
-	mv_blake2b_free(d->h);
+	mv_hmac_free(d->h);
 	free(d);
 }

@@ -93,7 +93,7 @@ struct ip {
 	int have_body, have_binary, into_binary;
 	size_t mlen;
 	uint64_t msize;
-	struct mv_blake2b *hs;
+	struct mv_hmac *hs;
 	int body_ok;                     /* begin..end went through */
 };
 
@@ -511,7 +511,7 @@ static enum mv_err body_begin(void *ctx, const struct mv_imap_body *b, struct mv
 		for (size_t i = 0; i < x->prevf->n; i++)
 			if (x->prevf->e[i].blob.raw_size == b->size) {
 				x->mode = M_HASH;
-				mv_blake2b_free(x->hs);
+				mv_hmac_free(x->hs);
 				x->hs = mv_vault_content_hasher(x->p->v);
 				return x->hs ? MV_OK : mv_fail(e, MV_E_NOMEM, "out of memory");
 			}
@@ -550,7 +550,7 @@ static enum mv_err body_data(void *ctx, const uint8_t *p, size_t n, struct mv_er
 	case M_STREAM:
 		return mv_pull_stream_feed(x->p, p, n, e);
 	case M_HASH:
-		mv_blake2b_update(x->hs, p, n);
+		mv_hmac_update(x->hs, p, n);
 		return MV_OK;
 	default:
 		return MV_OK;
@@ -612,7 +612,8 @@ static enum mv_err on_fetch(void *ctx, const struct mv_imap_resp *r, struct mv_e
 	struct todo *t;
 	struct mv_entry *en;
 	size_t eno;
-	const struct mv_blobref *have = NULL;
+	/* A copy: the entry it came from may move when x->f grows. */
+	struct mv_blobref have;
 	enum mv_err rc = MV_OK;
 	int mode = x->mode;
 
@@ -659,10 +660,10 @@ static enum mv_err on_fetch(void *ctx, const struct mv_imap_resp *r, struct mv_e
 	if (mode == M_HASH) {
 		uint8_t h[32];
 
-		mv_blake2b_final(x->hs, h);
-		mv_blake2b_free(x->hs);
+		mv_hmac_final(x->hs, h);
+		mv_hmac_free(x->hs);
 		x->hs = NULL;
-		if (!(have = mv_pull_lookup(x->p, h))) {
+		if (!mv_pull_lookup(x->p, h, &have)) {
 			/* Not a copy after all: fetch it again to store it. */
 			t->state = T_STORE;
 			return MV_OK;
@@ -684,7 +685,7 @@ static enum mv_err on_fetch(void *ctx, const struct mv_imap_resp *r, struct mv_e
 	else if (mode == M_STREAM)
 		rc = mv_pull_stream_end(x->p, &x->f->e[eno].blob, e);
 	else {
-		x->f->e[eno].blob = *have;
+		x->f->e[eno].blob = have;
 		x->p->st->deduplicated++;
 	}
 	if (rc)
@@ -921,6 +922,8 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 		return rc;
 	if (mv_folder_sort(x->f) != 0)
 		return mv_fail(e, MV_E_INTERNAL, "folder '%s': a UID twice", lf->utf8);
+	if (x->f->n > 1 && mv_pull_folder_moved(x->p))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	free(x->todo);
 	x->todo = NULL;
 	x->ntodo = 0;
@@ -1162,7 +1165,7 @@ out:
 	if (x.c)
 		rep->bytes_read += mv_imapc_bytes_read(x.c);
 	mv_imapc_free(x.c);
-	mv_blake2b_free(x.hs);
+	mv_hmac_free(x.hs);
 	for (size_t i = 0; i < x.nlf; i++) {
 		free(x.lf[i].name);
 		free(x.lf[i].utf8);

@@ -53,7 +53,7 @@ struct px {
 
 	struct have *h;
 	size_t nh, caph;
-	struct mv_blake2b *hs;
+	struct mv_hmac *hs;
 	struct have *body_for;         /* the candidate being hashed */
 
 	struct mv_pushstate *st;       /* NULL: no record */
@@ -321,7 +321,7 @@ static enum mv_err body_begin(void *ctx, const struct mv_imap_body *b, struct mv
 	struct px *x = ctx;
 
 	x->body_for = b->uid ? find_have(x, b->uid) : NULL;
-	mv_blake2b_free(x->hs);
+	mv_hmac_free(x->hs);
 	x->hs = mv_vault_content_hasher(x->v);
 	return x->hs ? MV_OK : mv_fail(e, MV_E_NOMEM, "out of memory");
 }
@@ -331,7 +331,7 @@ static enum mv_err body_data(void *ctx, const uint8_t *p, size_t n, struct mv_er
 	struct px *x = ctx;
 
 	(void)e;
-	mv_blake2b_update(x->hs, p, n);
+	mv_hmac_update(x->hs, p, n);
 	return MV_OK;
 }
 
@@ -341,10 +341,10 @@ static enum mv_err body_end(void *ctx, struct mv_error *e)
 
 	(void)e;
 	if (x->body_for) {
-		mv_blake2b_final(x->hs, x->body_for->hash);
+		mv_hmac_final(x->hs, x->body_for->hash);
 		x->body_for->hashed = 1;
 	}
-	mv_blake2b_free(x->hs);
+	mv_hmac_free(x->hs);
 	x->hs = NULL;
 	return MV_OK;
 }
@@ -873,7 +873,7 @@ static void px_release(struct px *x, enum mv_err rc)
 		mv_imapc_free(x->c);
 	x->c = NULL;
 	mv_pushstate_free(x->st);
-	mv_blake2b_free(x->hs);
+	mv_hmac_free(x->hs);
 	for (size_t i = 0; i < x->ntf; i++)
 		free(x->tf[i].name);
 	free(x->tf);

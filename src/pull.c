@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,58 +23,141 @@
 
 /* ---- content hash -> blob map (open addressing) ---- */
 
+#define SRC_IX 1u
+#define SRC_PREV 2u
+#define SRC_PART 3u
 
-static size_t bm_pos(const struct blobmap *m, const uint8_t *h)
+static const struct mv_index *bm_index(const struct pull *p, uint32_t src)
+{
+	return src == SRC_IX ? &p->ix : src == SRC_PREV ? &p->prev : &p->parts[src - SRC_PART];
+}
+
+static const struct mv_blobref *bm_blob(const struct pull *p, const struct bmslot *s)
+{
+	return &bm_index(p, s->src)->f[s->fno].e[s->eno].blob;
+}
+
+static uint64_t bm_key(const uint8_t *h)
 {
 	uint64_t k;
 
 	memcpy(&k, h, sizeof k);
-	return (size_t)(k & (m->cap - 1));
+	return k;
 }
 
-static const struct mv_blobref *bm_get(const struct blobmap *m, const uint8_t *h)
+static struct bmslot *bm_find(const struct pull *p, const struct blobmap *m,
+			      const uint8_t *h)
 {
+	uint64_t k = bm_key(h);
+
 	if (!m->cap)
 		return NULL;
-	for (size_t i = bm_pos(m, h);; i = (i + 1) & (m->cap - 1)) {
-		if (m->slot[i].nchunks == 0)
+	for (size_t i = (size_t)k & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct bmslot *s = &m->slot[i];
+
+		if (!s->src)
 			return NULL;
-		if (memcmp(m->slot[i].content_hash, h, 32) == 0)
-			return &m->slot[i];
+		if (s->key == k && memcmp(bm_blob(p, s)->content_hash, h, 32) == 0)
+			return s;
 	}
 }
 
-static int bm_put(struct blobmap *m, const struct mv_blobref *b)
+/* The blob stored with content hash h, or NULL.  The pointer is into an
+ * index: valid until that index's folder grows. */
+static const struct mv_blobref *bm_get(const struct pull *p, const struct blobmap *m,
+				       const uint8_t *h)
 {
-	if ((m->n + 1) * 2 > m->cap) {
-		struct blobmap nm = { NULL, m->cap ? m->cap * 2 : 1024, 0 };
+	const struct bmslot *s = bm_find(p, m, h);
 
-		nm.slot = calloc(nm.cap, sizeof *nm.slot);
-		if (!nm.slot)
-			return -1;
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->slot[i].nchunks)
-				bm_put(&nm, &m->slot[i]);
-		free(m->slot);
-		*m = nm;
-	}
-	if (bm_get(m, b->content_hash))
-		return 0;
-	for (size_t i = bm_pos(m, b->content_hash);; i = (i + 1) & (m->cap - 1))
-		if (m->slot[i].nchunks == 0) {
-			m->slot[i] = *b;
-			m->n++;
-			return 0;
+	return s ? bm_blob(p, s) : NULL;
+}
+
+static void bm_insert(struct bmslot *slot, size_t cap, const struct bmslot *s)
+{
+	for (size_t i = (size_t)s->key & (cap - 1);; i = (i + 1) & (cap - 1))
+		if (!slot[i].src) {
+			slot[i] = *s;
+			return;
 		}
 }
 
-
-/* A blob with content hash h stored by an earlier version or this run. */
-static const struct mv_blobref *lookup(struct pull *p, const uint8_t *h)
+/* Maps the blob of entry (fno, eno) of index src, unless its content hash
+ * is mapped already.  -1 when out of memory. */
+static int bm_put(const struct pull *p, struct blobmap *m, uint32_t src, size_t fno,
+		  size_t eno)
 {
-	const struct mv_blobref *b = bm_get(&p->prevmap, h);
+	struct bmslot s = { 0, src, (uint32_t)fno, (uint32_t)eno };
+	const uint8_t *h;
 
-	return b ? b : bm_get(&p->map, h);
+	s.key = bm_key(h = bm_blob(p, &s)->content_hash);
+	if (bm_find(p, m, h))
+		return 0;
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 1024;
+		struct bmslot *ns = calloc(cap, sizeof *ns);
+
+		if (!ns)
+			return -1;
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->slot[i].src)
+				bm_insert(ns, cap, &m->slot[i]);
+		free(m->slot);
+		m->slot = ns;
+		m->cap = cap;
+	}
+	bm_insert(m->slot, m->cap, &s);
+	m->n++;
+	return 0;
+}
+
+/* Maps the blob just stored as b, the blob of an entry of p->ix (found
+ * from the newest folder back: nearly always the folder being pulled). */
+static int map_new(struct pull *p, const struct mv_blobref *b)
+{
+	const struct mv_entry *en = (const void *)((const char *)b -
+						   offsetof(struct mv_entry, blob));
+
+	for (size_t fno = p->ix.nf; fno-- > 0;) {
+		const struct mv_folder *f = &p->ix.f[fno];
+
+		if (en >= f->e && en < f->e + f->n)
+			return bm_put(p, &p->map, SRC_IX, fno, (size_t)(en - f->e));
+	}
+	return -1;
+}
+
+int mv_pull_folder_moved(struct pull *p)
+{
+	struct blobmap old = p->map;
+
+	/* Open addressing cannot drop single slots: map every entry of
+	 * this run again.  Only a folder met again after a reconnect has
+	 * entries to reorder, so this is rare. */
+	memset(&p->map, 0, sizeof p->map);
+	for (size_t fno = 0; fno < p->ix.nf; fno++)
+		for (size_t eno = 0; eno < p->ix.f[fno].n; eno++) {
+			const struct mv_entry *en = &p->ix.f[fno].e[eno];
+
+			if (en->blob.nchunks && bm_put(p, &p->map, SRC_IX, fno, eno)) {
+				free(p->map.slot);
+				p->map = old;
+				return -1;
+			}
+		}
+	free(old.slot);
+	return 0;
+}
+
+/* A blob stored by an earlier version or this run, copied to *out. */
+static int lookup(struct pull *p, const uint8_t *h, struct mv_blobref *out)
+{
+	const struct mv_blobref *b = bm_get(p, &p->prevmap, h);
+
+	if (!b)
+		b = bm_get(p, &p->map, h);
+	if (b)
+		*out = *b;
+	return b != NULL;
 }
 
 /* ---- compression ahead of the writer ----
@@ -126,19 +210,19 @@ static void *pool_main(void *arg)
 			mv_error_clear(&e);
 			mv_buf_reset(&j->out);
 			j->dup = 0;
-			if (j->need_hash) {
-				mv_vault_content_hash(pl->p->v, j->raw, j->n, j->hash);
-				if ((b = bm_get(&pl->p->prevmap, j->hash))) {
-					j->dup = 1;
-					j->dupref = *b;
-				}
+			j->rc = MV_OK;
+			if (j->need_hash &&
+			    (j->rc = mv_vault_content_hash(pl->p->v, j->raw, j->n, j->hash, &e)) == MV_OK &&
+			    (b = bm_get(pl->p, &pl->p->prevmap, j->hash))) {
+				j->dup = 1;
+				j->dupref = *b;
 			}
-			if (j->dup)
-				j->rc = MV_OK;
-			else if (!zc)
-				j->rc = mv_fail(&e, MV_E_NOMEM, "out of memory");
-			else if ((j->rc = mv_zc_begin(zc, j->n, &e)) == MV_OK)
-				j->rc = mv_zc_feed(zc, j->raw, j->n, 1, collect, j, &e);
+			if (j->rc == MV_OK && !j->dup) {
+				if (!zc)
+					j->rc = mv_fail(&e, MV_E_NOMEM, "out of memory");
+				else if ((j->rc = mv_zc_begin(zc, j->n, &e)) == MV_OK)
+					j->rc = mv_zc_feed(zc, j->raw, j->n, 1, collect, j, &e);
+			}
 			if (j->rc)
 				snprintf(j->err, sizeof j->err, "%s", e.msg);
 		}
@@ -148,6 +232,7 @@ static void *pool_main(void *arg)
 	}
 	pthread_mutex_unlock(&pl->mu);
 	mv_zc_free(zc);
+	mv_sha256_thread_done();
 	return NULL;
 }
 
@@ -215,7 +300,7 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 		en = &p->ix.f[j->fno].e[j->eno];
 		if (j->rc) {
 			rc = mv_fail(e, j->rc, "%s", j->err);
-		} else if (j->dup || (have = bm_get(&p->map, j->hash))) {
+		} else if (j->dup || (have = bm_get(p, &p->map, j->hash))) {
 			/* Already stored: by an earlier version, or by a job
 			 * of this run retired before this one. */
 			en->blob = j->dup ? j->dupref : *have;
@@ -223,7 +308,7 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 		} else {
 			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, j->out.data, j->out.len,
 						   j->hash, p->o->pad, &en->blob, e);
-			if (rc == MV_OK && bm_put(&p->map, &en->blob))
+			if (rc == MV_OK && bm_put(p, &p->map, SRC_IX, j->fno, j->eno))
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			if (rc == MV_OK) {
 				p->st->stored_messages++;
@@ -426,14 +511,13 @@ enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
 				size_t fno, size_t eno, struct mv_error *e)
 {
 	uint8_t h[32];
-	const struct mv_blobref *have;
 	enum mv_err rc;
 	struct mv_blobref *out = &p->ix.f[fno].e[eno].blob;
 
-	mv_vault_content_hash(p->v, b, n, h);
+	if ((rc = mv_vault_content_hash(p->v, b, n, h, e)))
+		return rc;
 	/* A copy still queued is caught when it is retired. */
-	if ((have = lookup(p, h))) {
-		*out = *have;
+	if (lookup(p, h, out)) {
 		p->st->deduplicated++;
 		return MV_OK;
 	}
@@ -448,7 +532,7 @@ enum mv_err mv_pull_store_buffer(struct pull *p, const uint8_t *b, size_t n,
 	    (rc = mv_writer_blob_feed(p->w, b, n, e)) ||
 	    (rc = mv_writer_blob_end(p->w, out, e)))
 		return rc;
-	if (bm_put(&p->map, out))
+	if (bm_put(p, &p->map, SRC_IX, fno, eno))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	p->st->stored_messages++;
 	p->st->stored_bytes += n;
@@ -463,9 +547,8 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 	/* The writer takes one message at a time: queued ones go first. */
 	if (mv_pull_retire(p, 1, e))
 		return e->code;
-	struct mv_blake2b *hs = mv_vault_content_hasher(p->v);
+	struct mv_hmac *hs = mv_vault_content_hasher(p->v);
 	uint8_t h[32];
-	const struct mv_blobref *have;
 	enum mv_err rc = MV_OK;
 	uint64_t left;
 
@@ -476,12 +559,11 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 
 		if ((rc = read_full(fd, p->buf, n, path, e)))
 			goto out;
-		mv_blake2b_update(hs, p->buf, n);
+		mv_hmac_update(hs, p->buf, n);
 		left -= n;
 	}
-	mv_blake2b_final(hs, h);
-	if ((have = lookup(p, h))) {
-		*out = *have;
+	mv_hmac_final(hs, h);
+	if (lookup(p, h, out)) {
 		p->st->deduplicated++;
 		goto out;
 	}
@@ -505,14 +587,14 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 		rc = mv_fail(e, MV_E_IO, "'%s' changed while being read", path);
 		goto out;
 	}
-	if (bm_put(&p->map, out)) {
+	if (map_new(p, out)) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
 	p->st->stored_messages++;
 	p->st->stored_bytes += size;
 out:
-	mv_blake2b_free(hs);
+	mv_hmac_free(hs);
 	return rc;
 }
 
@@ -846,27 +928,25 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 					  (size_t)(en - f->e), e);
 		} else {
 			/* Too big to hold: measure and hash, then rewind and store. */
-			struct mv_blake2b *hs = mv_vault_content_hasher(p->v);
+			struct mv_hmac *hs = mv_vault_content_hasher(p->v);
 			uint8_t h[32];
 			uint64_t total = len;
-			const struct mv_blobref *have;
 
 			if (!hs) {
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 				break;
 			}
 			mv_mail_header_flags(p->buf, len < 65536 ? len : 65536, &flags, &kw, &nkw);
-			mv_blake2b_update(hs, p->buf, len);
+			mv_hmac_update(hs, p->buf, len);
 			while ((rc = mv_mbox_read(mb, p->buf, IOBUF, &got, e)) == MV_OK && got) {
-				mv_blake2b_update(hs, p->buf, got);
+				mv_hmac_update(hs, p->buf, got);
 				total += got;
 			}
-			mv_blake2b_final(hs, h);
-			mv_blake2b_free(hs);
+			mv_hmac_final(hs, h);
+			mv_hmac_free(hs);
 			if (rc)
 				break;
-			if ((have = lookup(p, h))) {
-				en->blob = *have;
+			if (lookup(p, h, &en->blob)) {
 				p->st->deduplicated++;
 			} else {
 				rc = mv_pull_retire(p, 1, e);
@@ -878,7 +958,7 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 					rc = mv_writer_blob_feed(p->w, p->buf, got, e);
 				if (rc == MV_OK)
 					rc = mv_writer_blob_end(p->w, &en->blob, e);
-				if (rc == MV_OK && bm_put(&p->map, &en->blob))
+				if (rc == MV_OK && map_new(p, &en->blob))
 					rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 				p->st->stored_messages++;
 				p->st->stored_bytes += total;
@@ -924,11 +1004,12 @@ static enum mv_err pull_mbox(struct pull *p, const char *path, struct mv_error *
 	return mv_fail(e, MV_E_USAGE, "'%s' is a directory; give one mbox file", path);
 }
 
-static enum mv_err map_index(struct pull *p, const struct mv_index *ix, struct mv_error *e)
+static enum mv_err map_index(struct pull *p, const struct mv_index *ix, uint32_t src,
+			     struct mv_error *e)
 {
 	for (size_t i = 0; i < ix->nf; i++)
 		for (size_t j = 0; j < ix->f[i].n; j++)
-			if (bm_put(&p->prevmap, &ix->f[i].e[j].blob))
+			if (bm_put(p, &p->prevmap, src, i, j))
 				return mv_fail(e, MV_E_NOMEM, "out of memory");
 	return MV_OK;
 }
@@ -957,7 +1038,7 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 	if (have_complete) {
 		rc = mv_vault_load_index(p->v, &list[newest], NULL, &p->prev, e);
 		if (rc == MV_OK)
-			rc = map_index(p, &p->prev, e);
+			rc = map_index(p, &p->prev, SRC_PREV, e);
 	}
 	for (size_t i = have_complete ? newest + 1 : 0; rc == MV_OK && i < n; i++) {
 		struct mv_index *part, *np;
@@ -974,15 +1055,15 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 		mv_index_init(part);
 		rc = mv_vault_load_index(p->v, &list[i], NULL, part, e);
 		if (rc == MV_OK)
-			rc = map_index(p, part, e);
+			rc = map_index(p, part, SRC_PART + (uint32_t)(p->nparts - 1), e);
 	}
 	free(list);
 	return rc;
 }
 
-const struct mv_blobref *mv_pull_lookup(struct pull *p, const uint8_t hash[32])
+int mv_pull_lookup(struct pull *p, const uint8_t hash[32], struct mv_blobref *out)
 {
-	return lookup(p, hash);
+	return lookup(p, hash, out);
 }
 
 enum mv_err mv_pull_stream_begin(struct pull *p, uint64_t size, struct mv_error *e)
@@ -1012,6 +1093,7 @@ enum mv_err mv_pull_stream_feed(struct pull *p, const uint8_t *b, size_t n,
 enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
 			       struct mv_error *e)
 {
+	struct mv_blobref have;
 	enum mv_err rc = mv_writer_blob_end(p->w, out, e);
 
 	p->streaming = 0;
@@ -1019,7 +1101,7 @@ enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
 		return rc;
 	/* The same bytes may be stored already (they could not be hashed
 	 * before being stored); either copy serves. */
-	if (!lookup(p, out->content_hash) && bm_put(&p->map, out))
+	if (!lookup(p, out->content_hash, &have) && map_new(p, out))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	p->st->stored_messages++;
 	p->st->stored_bytes += out->raw_size;

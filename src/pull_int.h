@@ -35,8 +35,18 @@
 /* Job buffers up to this size are kept for the next message. */
 #define KEEP_BUF (256u << 10)
 
+/* Blobs by content hash.  A slot names the index entry that holds the
+ * blob reference instead of copying it: the indexes hold every reference
+ * anyway, and a 104-byte copy per slot, in a table kept at most half
+ * full, was the largest per-message cost of a pull (P10). */
+struct bmslot {
+	uint64_t key;              /* the content hash's first 8 bytes */
+	uint32_t src;              /* 0 empty, 1 p->ix, 2 p->prev, 3+k p->parts[k] */
+	uint32_t fno, eno;
+};
+
 struct blobmap {
-	struct mv_blobref *slot;
+	struct bmslot *slot;
 	size_t cap, n;
 };
 
@@ -98,6 +108,10 @@ struct pull {
 	uint64_t stream_size, stream_seen;
 };
 
+/* Entries of p->ix were reordered (mv_folder_sort): the blob map's slots
+ * that name them are made to follow.  -1 when out of memory. */
+int mv_pull_folder_moved(struct pull *p);
+
 /* Hands finished compression jobs to the writer; all = 1 waits for all. */
 enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e);
 
@@ -125,7 +139,7 @@ void mv_pull_job_queue(struct pull *p, size_t n, size_t fno, size_t eno);
 
 /*
  * Streams a message too large to hold: begin (exact size), feed, end
- * (which fills *out).  After a failure between begin and end, abort
+ * (which fills *out, the blob of an entry of p->ix).  After a failure between begin and end, abort
  * completes the blob with zero bytes so that the file stays well formed;
  * the orphan blob is never referenced.
  */
@@ -136,8 +150,8 @@ enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
 			       struct mv_error *e);
 void mv_pull_stream_abort(struct pull *p);
 
-/* A blob already stored with this content hash, or NULL. */
-const struct mv_blobref *mv_pull_lookup(struct pull *p, const uint8_t hash[32]);
+/* 1 and the blob in *out when one is stored with this content hash. */
+int mv_pull_lookup(struct pull *p, const uint8_t hash[32], struct mv_blobref *out);
 
 /* Reports progress (event NULL or "checkpoint"). */
 void mv_pull_progress(struct pull *p, const char *event);

@@ -941,13 +941,15 @@ out:
 	return rc;
 }
 
-void mv_vault_content_hash(const struct mv_vault *v, const uint8_t *p, size_t n,
-			   uint8_t out[32])
+enum mv_err mv_vault_content_hash(const struct mv_vault *v, const uint8_t *p, size_t n,
+				  uint8_t out[32], struct mv_error *e)
 {
-	mv_blake2b(out, 32, v->kr->content, MV_KEY_LEN, p, n);
+	if (mv_hmac_sha256(out, v->kr->content, MV_KEY_LEN, p, n))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	return MV_OK;
 }
 
-struct mv_blake2b *mv_vault_content_hasher(const struct mv_vault *v)
+struct mv_hmac *mv_vault_content_hasher(const struct mv_vault *v)
 {
-	return mv_blake2b_new(v->kr->content, MV_KEY_LEN);
+	return mv_hmac_new(v->kr->content, MV_KEY_LEN);
 }

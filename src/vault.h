@@ -19,6 +19,7 @@
 #include "index.h"
 #include "merkle.h"
 #include "note.h"
+#include "sha256.h"
 
 #define MV_MAX_STANZA_RECORDS MV_MAX_GRANTS
 
@@ -159,10 +160,13 @@ enum mv_err mv_writer_blob_stored(struct mv_writer *w, uint64_t raw_size, int co
 				  const uint8_t content_hash[32], int pad,
 				  struct mv_blobref *out, struct mv_error *e);
 
-/* Content hash of bytes under this archive's content key. */
-void mv_vault_content_hash(const struct mv_vault *v, const uint8_t *p, size_t n,
-			   uint8_t out[32]);
-struct mv_blake2b *mv_vault_content_hasher(const struct mv_vault *v);
+/* Content hash (format-spec 5.3: HMAC-SHA-256 under this archive's
+ * content ID key) of bytes in memory: MV_OK, or MV_E_NOMEM. */
+enum mv_err mv_vault_content_hash(const struct mv_vault *v, const uint8_t *p, size_t n,
+				  uint8_t out[32], struct mv_error *e);
+/* The same, streaming (sha256.h: mv_hmac_update, _final, _free); NULL
+ * when out of memory. */
+struct mv_hmac *mv_vault_content_hasher(const struct mv_vault *v);
 
 /* Bytes appended since begin (for checkpoint pacing). */
 uint64_t mv_writer_bytes(const struct mv_writer *w);

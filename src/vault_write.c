@@ -69,7 +69,7 @@ struct mv_writer {
 	/* Current blob. */
 	int in_blob;
 	struct mv_zc *zc;
-	struct mv_blake2b *hash;
+	struct mv_hmac *hash;
 	struct mv_chunk_ctx *cc;      /* secure memory: holds the message key */
 	uint8_t *chunk;               /* 2^c plaintext bytes */
 	size_t chunk_len;
@@ -264,7 +264,7 @@ void mv_writer_free(struct mv_writer *w)
 	mv_buf_release(&w->wrec);
 	mv_wfile_free(w->wf);
 	mv_zc_free(w->zc);
-	mv_blake2b_free(w->hash);
+	mv_hmac_free(w->hash);
 	mv_secure_free(w->cc);
 	if (w->chunk) {
 		mv_wipe(w->chunk, (size_t)1 << w->v->h.chunk_log);
@@ -526,7 +526,7 @@ enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
 		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes is over the 1 TiB limit",
 			       (unsigned long long)raw_size);
 	blob_keys(w);
-	mv_blake2b_free(w->hash);
+	mv_hmac_free(w->hash);
 	w->hash = mv_vault_content_hasher(v);
 	if (!w->hash)
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
@@ -549,7 +549,7 @@ enum mv_err mv_writer_blob_feed(struct mv_writer *w, const uint8_t *p, size_t n,
 		return mv_fail(e, MV_E_LENGTH, "message is longer than the %llu bytes announced",
 			       (unsigned long long)w->raw_expected);
 	w->raw_seen += n;
-	mv_blake2b_update(w->hash, p, n);
+	mv_hmac_update(w->hash, p, n);
 	if (w->comp == MV_COMP_ZSTD)
 		return n ? mv_zc_feed(w->zc, p, n, 0, stored_out, w, e) : MV_OK;
 	return stored_out(w, p, n, e);
@@ -573,7 +573,7 @@ enum mv_err mv_writer_blob_end(struct mv_writer *w, struct mv_blobref *out,
 		return rc;
 	w->cur.raw_size = w->raw_expected;
 	w->cur.comp = (uint8_t)w->comp;
-	mv_blake2b_final(w->hash, w->cur.content_hash);
+	mv_hmac_final(w->hash, w->cur.content_hash);
 	*out = w->cur;
 	return MV_OK;
 }

@@ -1668,7 +1668,8 @@ static void s_reader_forge(void)
 	if (r->plain_len < sizeof fake - 1 || memcmp(r->plain, "Subject: hi\n\nshort\n", 19) != 0)
 		die("the first message is not the one expected");
 	memcpy(r->plain, fake, sizeof fake - 1);
-	mv_blake2b(h, 32, KR->content, MV_KEY_LEN, r->plain, 19);
+	if (mv_hmac_sha256(h, KR->content, MV_KEY_LEN, r->plain, 19))
+		die("out of memory");
 	for (size_t i = 0; i < NR; i++) {
 		size_t st[MV_PAGE_MAX_ENTRIES], e[MV_PAGE_MAX_ENTRIES], n;
 
