@@ -544,9 +544,6 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 				   const char *path, struct mv_blobref *out,
 				   struct mv_error *e)
 {
-	/* The writer takes one message at a time: queued ones go first. */
-	if (mv_pull_retire(p, 1, e))
-		return e->code;
 	struct mv_hmac *hs = mv_vault_content_hasher(p->v);
 	uint8_t h[32];
 	enum mv_err rc = MV_OK;
@@ -554,6 +551,7 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 
 	if (!hs)
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	/* The workers go on compressing queued messages meanwhile. */
 	for (left = size; left; ) {
 		size_t n = left < IOBUF ? (size_t)left : IOBUF;
 
@@ -563,6 +561,10 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 		left -= n;
 	}
 	mv_hmac_final(hs, h);
+	/* The writer takes one message at a time, queued ones first; and a
+	 * copy still queued is in the map only once retired. */
+	if ((rc = mv_pull_retire(p, 1, e)))
+		goto out;
 	if (lookup(p, h, out)) {
 		p->st->deduplicated++;
 		goto out;
