@@ -424,7 +424,8 @@ void cli_progress(void *ctx, const struct mv_progress *p)
 		}
 		return;
 	}
-	if (cli_quiet || !isatty(2) || now == last)
+	/* now first: isatty is a system call, and this runs per message. */
+	if (cli_quiet || now == last || !isatty(2))
 		return;
 	last = now;
 	fprintf(stderr, "\r\033[K%s: %llu messages, %.1f MB", p->folder ? p->folder : "",

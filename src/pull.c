@@ -786,61 +786,66 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 			struct mv_maildir_msg *m = &ms[j];
 			const struct mv_entry *pe = NULL;
 			struct mv_entry *en;
-			int fd;
-			struct stat sb;
+			int fd = -1;
+			uint64_t size = m->size;
+			int64_t mtime = m->mtime;
 
-			fd = open(m->path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0) {
-				rc = mv_fail(e, MV_E_IO, "cannot open '%s': %s", m->path,
-					     strerror(errno));
-				break;
-			}
-			if (fstat(fd, &sb) != 0) {
-				rc = mv_fail(e, MV_E_IO, "cannot stat '%s': %s", m->path,
-					     strerror(errno));
-				close(fd);
-				break;
-			}
 			en = mv_folder_add_entry(f);
 			if (!en) {
-				close(fd);
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 				break;
 			}
 			en->uid = prev_uid(&ps, f, m->base, NULL, &pe);
 			en->flags = m->flags & MV_FLAG_ALL;
-			mv_imapdate_format(en->date, (int64_t)sb.st_mtime, 0);
 			if ((rc = mv_pull_set_keywords(en, m->keywords, m->nkeywords, e)) ||
-			    (rc = mv_pull_set_srcmeta(en, m->base, strlen(m->base), e))) {
-				close(fd);
+			    (rc = mv_pull_set_srcmeta(en, m->base, strlen(m->base), e)))
 				break;
-			}
-			if (pe && pe->blob.raw_size == (uint64_t)sb.st_size) {
+			if (pe && pe->blob.raw_size == size) {
 				/* Maildir never rewrites a delivered file (a
 				 * change of flags renames it, keeping the unique
 				 * part): the same unique name and size are the
-				 * same bytes, which need not be read again. */
+				 * same bytes, which need not be opened again. */
 				en->blob = pe->blob;
 				p->st->deduplicated++;
-				p->reused_bytes += (uint64_t)sb.st_size;
-			} else if ((uint64_t)sb.st_size <= SMALL_MAX && p->have_pool &&
-				   sb.st_size >= 64) {
-				rc = submit_file(p, fd, (size_t)sb.st_size, m->path,
-						 (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
-			} else if ((uint64_t)sb.st_size <= SMALL_MAX) {
-				rc = read_full(fd, p->buf, (size_t)sb.st_size, m->path, e);
-				if (rc == MV_OK)
-					rc = mv_pull_store_buffer(p, p->buf, (size_t)sb.st_size,
-							  (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
+				p->reused_bytes += size;
 			} else {
-				rc = store_file_large(p, fd, (uint64_t)sb.st_size, m->path,
-						      &en->blob, e);
+				struct stat sb;
+
+				/* What is read decides size and date, not the
+				 * listing: the file may have changed since. */
+				fd = open(m->path, O_RDONLY | O_CLOEXEC);
+				if (fd < 0) {
+					rc = mv_fail(e, MV_E_IO, "cannot open '%s': %s", m->path,
+						     strerror(errno));
+					break;
+				}
+				if (fstat(fd, &sb) != 0) {
+					rc = mv_fail(e, MV_E_IO, "cannot stat '%s': %s", m->path,
+						     strerror(errno));
+					close(fd);
+					break;
+				}
+				size = (uint64_t)sb.st_size;
+				mtime = (int64_t)sb.st_mtime;
+				if (size <= SMALL_MAX && p->have_pool && size >= 64) {
+					rc = submit_file(p, fd, (size_t)size, m->path,
+							 (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
+				} else if (size <= SMALL_MAX) {
+					rc = read_full(fd, p->buf, (size_t)size, m->path, e);
+					if (rc == MV_OK)
+						rc = mv_pull_store_buffer(p, p->buf, (size_t)size,
+									  (size_t)(f - p->ix.f),
+									  (size_t)(en - f->e), e);
+				} else {
+					rc = store_file_large(p, fd, size, m->path, &en->blob, e);
+				}
+				close(fd);
 			}
-			close(fd);
+			mv_imapdate_format(en->date, mtime, 0);
 			if (rc)
 				break;
 			p->st->messages++;
-			p->st->bytes += (uint64_t)sb.st_size;
+			p->st->bytes += size;
 			if (en->uid >= f->uidnext)
 				f->uidnext = en->uid + 1;
 			mv_pull_progress(p, NULL);
