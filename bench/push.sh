@@ -197,6 +197,14 @@ BUSY1=$(cpu_busy)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 UPTIME_END=$(uptime)
 rm -rf "$PU/mbsync-src"
+# Untimed: is what the pushes left in alice's account the archive's
+# version, byte for byte?  (verify --against; extras are what a no-op push
+# appended again.)
+say "push: verify --against the target (untimed check)"
+"$MV" verify "$A" --against "$URL" --json --identity "$ID" --cacert "$DV_CA" \
+	--password-file "$DV_PASS_alice" > "$PU/log/verify.out" 2> "$PU/log/verify.err" || :
+VERIFY=$(sed -n 's/^{"event":"result",//p' "$PU/log/verify.out" | tr -d '{}"')
+[ -n "$VERIFY" ] || VERIFY="no result ($(head -n 2 "$PU/log/verify.err"))"
 
 OTHER=$(awk -F'\t' -v b0="$BUSY0" -v b1="$BUSY1" '{s += $4; c += $6 + $7} END {
 	o = b1 - b0 - c; if (o < 0) o = 0
@@ -282,6 +290,11 @@ echo "first push:        $(grep -m1 '^version' "$PU/log/mv_push.out" || echo '?'
 echo "push (record):     $(grep -m1 '^version' "$PU/log/mv_push2.out" || echo '?')"
 echo "push --no-state:   $(grep -m1 '^version' "$PU/log/mv_push3.out" || echo '?')"
 echo "accounts after:    alice $(pu_count alice) messages, bob $(pu_count bob) messages"
+echo "verify --against alice after the three pushes (untimed): $VERIFY"
+case $VERIFY in
+*match:true*|*missing:0,extra:*,altered:0,*) echo "  verify --against finds every message of the archive on the target (none missing or altered): PASS" ;;
+*) echo "  verify --against finds every message of the archive on the target (none missing or altered): FAIL" ;;
+esac
 [ -s "$PU/log/mv_push.err" ] && echo "push stderr: $(wc -l < "$PU/log/mv_push.err") lines, e.g. $(head -n 1 "$PU/log/mv_push.err")"
 echo "logs: $PU/log (KEY.time/out/err, KEY.dovecot = Dovecot's log lines of that run)"
 
