@@ -73,10 +73,11 @@ done
 need=""
 pkgs="time python3 tar bash"
 in_section archive && pkgs="$pkgs restic borgbackup age zstd"
-# pull: mbsync (isync), Dovecot and openssl (tests/imap/dovecot.sh, s_client)
-in_section pull && pkgs="$pkgs isync dovecot-imapd openssl"
+# pull: mbsync (isync), Dovecot, openssl and pgrep (tests/imap/dovecot.sh,
+# s_client, bench/imap_measure.sh)
+in_section pull && pkgs="$pkgs isync dovecot-imapd openssl procps"
 # push: the same
-in_section push && pkgs="$pkgs isync dovecot-imapd openssl"
+in_section push && pkgs="$pkgs isync dovecot-imapd openssl procps"
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		need="$need $p"
