@@ -11,6 +11,8 @@
 #   sh bench/run.sh                       # full: 20000 messages, ~1.1 GB
 #   BENCH_MB=100 sh bench/run.sh          # smoke run, a few minutes
 #   BENCH_SECTIONS=pull sh bench/run.sh   # the IMAP pull section only
+#   BENCH_MB=100 BENCH_SECTIONS=push BENCH_WAIT_QUIET=0 sh bench/run.sh
+#                                         # smoke run of the push section
 #
 # Environment:
 #   BENCH_SECTIONS  comma-separated sections to run, in this order:
