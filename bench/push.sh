@@ -20,7 +20,9 @@
 #   mbsync       isync's mbsync, the Maildir copy into the empty account
 #                bob: `Sync Push`, `Create Far`, `CopyArrivalDate yes` (so
 #                that it keeps INTERNALDATE as push does), FSync yes
-#                (defaults), state in a directory of its own
+#                (defaults), state in a directory of its own; then the same
+#                with `FSync no` into bob's account on a second fresh
+#                instance (info)
 #   mbox-vault   the same push again, with push's record of what it
 #                appended (the no-op push from the same machine)
 #   s_client     bench/imap_ceiling.sh reading alice's whole account once
@@ -42,6 +44,8 @@
 # no-op push) is flagged.
 #
 # Environment (besides run.sh's):
+#   BENCH_PUSH_MBSYNC_NOFSYNC=0  skip the mbsync `FSync no` run (and the
+#                       second target instance it needs)
 #   BENCH_PUSH_KEEP=1   leave the target Dovecot running and its directory
 #                       in place at the end (prints how to stop it)
 
@@ -95,23 +99,20 @@ A_MSGS=$("$MV" ls "$A" --json --identity "$ID" 2> "$PU/log/ls.err" | grep -c '"u
 [ "$A_MSGS" = "$NMSG" ] ||
 	die "push: the archive holds $A_MSGS messages, the corpus $NMSG ($(head -n 3 "$PU/log/ls.err"))"
 
-# ---- the target and mbsync's Maildir (untimed) ----------------------------------
-say "push: starting a fresh target Dovecot"
-dv_start benchpush || die "push: the target Dovecot did not start"
-PU_DV="$PU_DV $DV_DIR"
-URL="imaps://alice@127.0.0.1:$DV_PORT_IMAPS"
-say "push: copying the corpus for mbsync (it writes into the Maildir it reads)"
-rm -rf "$PU/mbsync-src" "$PU/mbsync-state"
-mkdir -p "$PU/mbsync-src"
-cp -a "$CORPUS/." "$PU/mbsync-src/"
-mkdir -p "$PU/mbsync-state"
+# ---- the targets and mbsync's Maildir (untimed) ---------------------------------
 getent ahosts localhost | awk '{print $1}' | grep -qx 127.0.0.1 ||
 	die "push: localhost does not resolve to 127.0.0.1 (mbsync connects to it)"
-# Maildir++ (as the corpus is laid out): Inbox is the root, Path must not
-# be set.  "localhost" because isync 1.4 matches the certificate's DNS
-# names only (see bench/pull.sh).
-cat > "$PU/mbsync.conf" <<EOF
-FSync yes
+# mbsync_setup NAME FSYNC: a scratch copy of the corpus, a state directory
+# and the config NAME.conf pushing it into bob's account on the current
+# instance.  Maildir++ (as the corpus is laid out): Inbox is the root,
+# Path must not be set.  "localhost" because isync 1.4 matches the
+# certificate's DNS names only (see bench/pull.sh).
+mbsync_setup() {
+	rm -rf "$PU/$1-src" "$PU/$1-state"
+	mkdir -p "$PU/$1-src" "$PU/$1-state"
+	cp -a "$CORPUS/." "$PU/$1-src/"
+	cat > "$PU/$1.conf" <<EOF
+FSync $2
 
 IMAPAccount benchpush
 Host localhost
@@ -125,7 +126,7 @@ IMAPStore far
 Account benchpush
 
 MaildirStore near
-Inbox $PU/mbsync-src
+Inbox $PU/$1-src
 SubFolders Maildir++
 
 Channel push
@@ -135,8 +136,27 @@ Patterns *
 Create Far
 Sync Push
 CopyArrivalDate yes
-SyncState $PU/mbsync-state/
+SyncState $PU/$1-state/
 EOF
+}
+NOFSYNC=${BENCH_PUSH_MBSYNC_NOFSYNC:-1}
+if [ "$NOFSYNC" != 0 ]; then
+	# mbsync with `FSync no` (info) needs an empty account of its own: a
+	# second fresh instance, used for that run only.
+	say "push: starting a second target Dovecot (mbsync FSync no)"
+	dv_start benchpush2 || die "push: the second target Dovecot did not start"
+	PU_DV="$PU_DV $DV_DIR"
+	T2_DIR=$DV_DIR
+	say "push: copying the corpus for mbsync FSync no"
+	mbsync_setup mbsync-nofsync no
+fi
+say "push: starting a fresh target Dovecot"
+dv_start benchpush || die "push: the target Dovecot did not start"
+PU_DV="$PU_DV $DV_DIR"
+T1_DIR=$DV_DIR
+URL="imaps://alice@127.0.0.1:$DV_PORT_IMAPS"
+say "push: copying the corpus for mbsync (it writes into the Maildir it reads)"
+mbsync_setup mbsync yes
 
 # ---- measuring -------------------------------------------------------------------
 URES=$PU/results.tsv
@@ -184,6 +204,12 @@ BUSY0=$(cpu_busy)
 urun mv_push "mbox-vault" "push imaps:// (empty account)" alice -- \
 	"$MV" push "$A" "$URL" --identity "$ID" --cacert "$DV_CA" --password-file "$DV_PASS_alice"
 urun mbsync "mbsync" "-a, Maildir -> empty account" bob -- mbsync -c "$PU/mbsync.conf" -a
+if [ "$NOFSYNC" != 0 ]; then
+	dv_select "$T2_DIR"
+	urun mbsync_nofsync "mbsync" "the same with FSync no (info)" bob -- \
+		mbsync -c "$PU/mbsync-nofsync.conf" -a
+	dv_select "$T1_DIR"
+fi
 urun mv_push2 "mbox-vault" "push again (with the record)" alice -- \
 	"$MV" push "$A" "$URL" --identity "$ID" --cacert "$DV_CA" --password-file "$DV_PASS_alice"
 dv_doveadm mailbox status -u alice messages '*' > "$PU/status.txt" 2> "$PU/log/status.err" ||
@@ -196,7 +222,7 @@ urun mv_push3 "mbox-vault" "push again --no-state" alice -- \
 BUSY1=$(cpu_busy)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 UPTIME_END=$(uptime)
-rm -rf "$PU/mbsync-src"
+rm -rf "$PU/mbsync-src" "$PU/mbsync-nofsync-src"
 # Untimed: is what the pushes left in alice's account the archive's
 # version, byte for byte?  (verify --against; extras are what a no-op push
 # appended again.)
@@ -219,7 +245,8 @@ echo "mbox-vault IMAP push benchmark  (commit $MV_VER$([ -z "$(git -C "$ROOT" st
 echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r); Dovecot $(dovecot --version | cut -d' ' -f1), $(mbsync --version 2>&1 | head -n 1), $(openssl version | cut -d' ' -f1,2)"
 echo "corpus: $NMSG messages, $CBYTES bytes of Maildir files, seed $BENCH_SEED ($CORPUS)"
 echo "archive: $A_FROM, $A_MSGS messages"
-echo "target: a fresh throwaway Dovecot over imaps on 127.0.0.1 (tests/imap/dovecot.sh); alice (mbox-vault) and bob (mbsync) empty"
+echo "target: a fresh throwaway Dovecot over imaps on 127.0.0.1 (tests/imap/dovecot.sh); alice (mbox-vault) and bob (mbsync) empty$([ "$NOFSYNC" = 0 ] || echo ";
+  mbsync FSync no: bob on a second fresh instance")"
 echo "load average (1/5/15 min): $LOAD_BEFORE before, $LOAD_START at start (waited ${w}s), $LOAD_END at end"
 echo "uptime before: $UPTIME_BEFORE"
 echo "uptime after:  $UPTIME_END"
@@ -247,7 +274,7 @@ END {
 	print hdr; gsub(/./, "-", hdr); print hdr
 	bad = ""
 	for (i = 1; i <= NR; i++) {
-		want = (key[i] == "mv_push" || key[i] == "mbsync") ? msgs : 0
+		want = (key[i] == "mv_push" || key[i] ~ /^mbsync/) ? msgs : 0
 		flag = (add[i] == want) ? "" : " !"
 		if (flag != "") bad = bad " " key[i]
 		printf "%-11s %-32s %8.2f %7.1f %7.2f %7.2f %7.1f %8.1f %8.1f %7d %8d %7d%-2s %6.3f\n", \
@@ -262,6 +289,11 @@ END {
 	x = s[m] / s[p]
 	printf "  %-48s %8.2fx  %-10s %-8s %.2fx\n", "push speed vs mbsync (Maildir -> IMAP)", x, ">= 1.50x", \
 		(x >= 1.5 ? "PASS" : "FAIL"), (cc[m] + sc[m]) / (cc[p] + sc[p])
+	if ("mbsync_nofsync" in row) {
+		m2 = row["mbsync_nofsync"]; x = s[m2] / s[p]
+		printf "  %-48s %8.2fx  %-10s %-8s %.2fx\n", "push speed vs mbsync FSync no", x, "(info)", \
+			"", (cc[m2] + sc[m2]) / (cc[p] + sc[p])
+	}
 	printf "  %-48s %8.1f MiB %-9s %s\n", "peak RSS of push (X25519 identity)", rss[p] / 1024, \
 		"< 64 MiB", (rss[p] / 1024 < 64 ? "PASS" : "FAIL")
 	r = s[p2] / s[p]
