@@ -46,8 +46,9 @@
 # Environment (besides run.sh's):
 #   BENCH_PUSH_MBSYNC_NOFSYNC=0  skip the mbsync `FSync no` run (and the
 #                       second target instance it needs)
-#   BENCH_PUSH_KEEP=1   leave the target Dovecot running and its directory
-#                       in place at the end (prints how to stop it)
+#   BENCH_PUSH_KEEP=1   leave the target Dovecots running and their
+#                       directories in place at the end (prints how to
+#                       stop them)
 
 PU=$RUN/push
 mkdir -p "$PU/log"
@@ -62,7 +63,7 @@ pu_stop() {
 	PU_DV=
 }
 if [ "${BENCH_PUSH_KEEP:-0}" = 1 ]; then
-	trap 'say "push: Dovecot left running: . tests/imap/dovecot.sh; dv_stop $PU_DV"' EXIT
+	trap 'say "push: Dovecot left running: . tests/imap/dovecot.sh; for d in$PU_DV; do dv_stop \$d; done"' EXIT
 else
 	trap 'pu_stop' EXIT
 fi
