@@ -108,32 +108,7 @@ mbsync_conf "$PR/mbsync.conf" "$PR/mbsync-md" yes
 mbsync_conf "$PR/mbsync-nofsync.conf" "$PR/mbsync-md" no
 
 # ---- measuring ---------------------------------------------------------------
-HZ=$(getconf CLK_TCK)
-# dv_cpu: CPU seconds Dovecot has used so far: the master's own and its
-# reaped children's (cutime + cstime), plus every live child's own.
-dv_cpu() {
-	_mp=$(cat "$DV_DIR/run/master.pid")
-	{
-		echo "M $(cat "/proc/$_mp/stat")"
-		for _p in $(pgrep -f "^dovecot-$DV_INSTANCE/"); do
-			[ "$_p" = "$_mp" ] || echo "C $(cat "/proc/$_p/stat" 2> /dev/null)"
-		done
-	} | awk -v hz="$HZ" '{
-		k = $1; sub(/^.*\) /, "")
-		t = $12 + $13; if (k == "M") t += $14 + $15; s += t
-	} END {printf "%.2f\n", s / hz}'
-}
-# dv_settle: waits (up to 20 s) until the session's imap and imap-login
-# processes have exited, so their CPU is in the master's cutime and their
-# log line is written.
-dv_settle() {
-	_i=0
-	while pgrep -f "^dovecot-$DV_INSTANCE/imap" > /dev/null && [ "$_i" -lt 200 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	sleep 0.3
-}
+. "$ROOT/bench/imap_measure.sh"   # dv_cpu, dv_settle
 PRES=$PR/results.tsv
 : > "$PRES"
 # prun KEY TOOL OPERATION -- COMMAND...: one timed run; appends
@@ -277,3 +252,12 @@ echo "no-op pull:  $(grep -m1 '^version' "$PR/log/mv_pull2.out" || echo '?')"
 echo "mbsync:      $MBSYNC_FILES messages in the Maildir it wrote"
 [ -s "$PR/log/mv_pull.err" ] && echo "pull stderr: $(wc -l < "$PR/log/mv_pull.err") lines, e.g. $(head -n 1 "$PR/log/mv_pull.err")"
 echo "logs: $PR/log (KEY.time/out/err, KEY.dovecot = Dovecot's log lines of that run)"
+
+# Stop the server now (the next section starts its own); the EXIT trap is
+# for a run that fails on the way.
+if [ "${BENCH_PULL_KEEP:-0}" = 1 ]; then
+	say "pull: Dovecot left running: . tests/imap/dovecot.sh; dv_stop $DV_DIR"
+else
+	dv_stop_all > /dev/null 2>&1 || :
+fi
+trap - EXIT

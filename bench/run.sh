@@ -3,17 +3,26 @@
 # generated Maildir++ corpus, in one run; then the same corpus served by a
 # throwaway Dovecot over imaps on loopback, pulled by mbox-vault and by
 # mbsync and read by a bare pipelined `openssl s_client` (the server's
-# ceiling; bench/pull.sh).  `make bench` runs it.
+# ceiling; bench/pull.sh); then pushed into empty accounts of a fresh
+# Dovecot by mbox-vault (from an archive of it) and by mbsync (from the
+# Maildir), and pushed again as a no-op, with and without push's record
+# (bench/push.sh).  `make bench` runs it.
 #
 #   sh bench/run.sh                       # full: 20000 messages, ~1.1 GB
 #   BENCH_MB=100 sh bench/run.sh          # smoke run, a few minutes
-#   BENCH_SECTIONS=pull sh bench/run.sh   # the IMAP section only
+#   BENCH_SECTIONS=pull sh bench/run.sh   # the IMAP pull section only
+#   BENCH_MB=100 BENCH_SECTIONS=push BENCH_WAIT_QUIET=0 sh bench/run.sh
+#                                         # smoke run of the push section
 #
 # Environment:
 #   BENCH_SECTIONS  comma-separated sections to run, in this order:
 #                   archive (Maildir pull vs restic, borg, tar|zstd|age)
-#                   and pull (IMAP pull vs mbsync and the s_client
-#                   ceiling, see bench/pull.sh); default "archive,pull"
+#                   pull (IMAP pull vs mbsync and the s_client
+#                   ceiling, see bench/pull.sh) and push (IMAP push vs
+#                   mbsync Maildir -> IMAP, the no-op push with and
+#                   without push's record against one s_client read of
+#                   the account, see bench/push.sh); default
+#                   "archive,pull,push"
 #   BENCH_MB        corpus size in MB (10^6 bytes), default 1100 (>= 1 GiB)
 #   BENCH_MESSAGES  message count, default 20000 scaled by BENCH_MB/1100
 #                   (at least 500)
@@ -53,21 +62,24 @@ BENCH_MESSAGES=${BENCH_MESSAGES:-$((BENCH_MB * 20000 / 1100))}
 BENCH_SEED=${BENCH_SEED:-1}
 BENCH_DIR=${BENCH_DIR:-/tmp/mbox-vault-bench}
 BENCH_PROFILE=${BENCH_PROFILE:-0}
-BENCH_SECTIONS=${BENCH_SECTIONS:-archive,pull}
+BENCH_SECTIONS=${BENCH_SECTIONS:-archive,pull,push}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
 in_section() { case ",$BENCH_SECTIONS," in *",$1,"*) return 0 ;; esac; return 1; }
 for _s in $(echo "$BENCH_SECTIONS" | tr ',' ' '); do
-	case $_s in archive|pull) ;; *) die "BENCH_SECTIONS: unknown section '$_s' (archive, pull)" ;; esac
+	case $_s in archive|pull|push) ;; *) die "BENCH_SECTIONS: unknown section '$_s' (archive, pull, push)" ;; esac
 done
 
 # ---- tools -------------------------------------------------------------
 need=""
 pkgs="time python3 tar bash"
 in_section archive && pkgs="$pkgs restic borgbackup age zstd"
-# pull: mbsync (isync), Dovecot and openssl (tests/imap/dovecot.sh, s_client)
-in_section pull && pkgs="$pkgs isync dovecot-imapd openssl"
+# pull: mbsync (isync), Dovecot, openssl and pgrep (tests/imap/dovecot.sh,
+# s_client, bench/imap_measure.sh)
+in_section pull && pkgs="$pkgs isync dovecot-imapd openssl procps"
+# push: the same
+in_section push && pkgs="$pkgs isync dovecot-imapd openssl procps"
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		need="$need $p"
@@ -397,4 +409,9 @@ fi  # section archive
 # ==== section: pull (IMAP: mbox-vault vs mbsync vs the s_client ceiling) ====
 if in_section pull; then
 	. "$ROOT/bench/pull.sh"
+fi
+
+# ==== section: push (IMAP: mbox-vault vs mbsync, no-op pushes) ===============
+if in_section push; then
+	. "$ROOT/bench/push.sh"
 fi

@@ -5,7 +5,7 @@ set -e
 need=""
 for p in build-essential pkg-config libsodium-dev libzstd-dev \
 	 libcurl4-openssl-dev libssl-dev libarchive-dev python3 clang \
-	 valgrind zstd dovecot-imapd openssl; do
+	 valgrind zstd dovecot-imapd openssl procps; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		need="$need $p"
 done
