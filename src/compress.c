@@ -63,8 +63,8 @@ enum mv_err mv_zc_begin(struct mv_zc *z, uint64_t size, struct mv_error *e)
 		r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 0);
 	if (!ZSTD_isError(r))
 		r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_contentSizeFlag, 1);
-	/* Level 3 may pick a window up to 2^21 for big inputs; the cap keeps
-	 * decoders' memory bounded whatever the level (format-spec 9). */
+	/* Levels may pick windows up to 2^21 or more for big inputs; the cap
+	 * keeps decoders' memory bounded whatever the level (format-spec 9). */
 	if (!ZSTD_isError(r))
 		r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog,
 					   size > ((uint64_t)1 << 21) ? 21 : 0);
