@@ -614,9 +614,10 @@ static enum mv_err sort_out(struct push *p, const struct mv_entry **todo, size_t
 		}
 	}
 	if (stored || lost)
-		mv_px_note(x, "reconnected", "folder '%s': of the %zu messages whose append the "
-			   "lost connection interrupted, the target had stored %zu; appending "
-			   "the other %zu", p->fr->source, stored + lost, stored, lost);
+		mv_px_note(x, "reconnected", "folder '%s': the lost connection interrupted the "
+			   "append of %zu message%s; the target had stored %zu of them, %zu %s "
+			   "appended again", p->fr->source, stored + lost, stored + lost > 1 ? "s" : "",
+			   stored, lost, lost == 1 ? "is" : "are");
 out:
 	free(by_record);
 	return rc;

@@ -4,6 +4,12 @@
 #  - the target is killed in the middle of a MULTIAPPEND batch and started
 #    again: the same push reconnects, finds what the target holds, and
 #    finishes (exit 0) with every message exactly once;
+#  - `doveadm kick` ends the session mid-push (the server stays up): the
+#    same push reconnects and finishes, no duplicates;
+#  - the answer to a MULTIAPPEND the target carried out is lost with the
+#    connection (tests/imap/cutproxy.py): the same push reconnects, finds
+#    the batch stored (by content: the APPENDUID never came) and appends
+#    none of it again;
 #  - the target stays down: push gives up after its reconnection attempts
 #    with the network exit code (9) and says so; a rerun completes, no
 #    duplicates;
@@ -45,8 +51,10 @@ EOF
 dv_start src || { fail "the source Dovecot starts"; finish; }
 dv_load alice "$T/corpus" || fail "the source mailbox loads"
 SPORT=$DV_PORT_IMAPS SCA=$DV_CA SPASS=$DV_PASS_alice
+DV_USERS="alice bob carol dave"
 DV_SEPARATOR=. dv_start dst || { fail "the target Dovecot starts"; finish; }
 DST=$DV_DIR TPORT=$DV_PORT_IMAPS TCA=$DV_CA TPASS=$DV_PASS_alice TPASSB=$DV_PASS_bob
+TPASSC=$DV_DIR/secrets/pass.carol TPASSD=$DV_DIR/secrets/pass.dave
 id=$T/owner.id
 mvrun keygen --unprotected -o "$id"
 arch=$T/a.mv
@@ -54,15 +62,15 @@ mvrun pull "imaps://alice@127.0.0.1:$SPORT" "$arch" --identity "$id" --cacert "$
 expect_rc 0 "pull of 120 messages from the source exits 0"
 "$PY" "$IMAP/imapread.py" manifest --port "$SPORT" --ca "$SCA" --user alice --passfile "$SPASS" >"$T/src.json"
 
-# freeze USER: waits until the target's INBOX of USER holds at least 20
-# messages and a MULTIAPPEND is being received (Dovecot writes each
-# message to tmp/ and moves the batch into the folder when it completes),
-# then stops (SIGSTOP) the user's imap processes, so that the kill that
-# follows lands inside the batch.
+# freeze USER [stop]: waits until the target's INBOX of USER holds at
+# least 20 messages and a MULTIAPPEND is being received (Dovecot writes
+# each message to tmp/ and moves the batch into the folder when it
+# completes); with "stop", then stops (SIGSTOP) the target's imap
+# processes, so that the kill that follows lands inside the batch.
 freeze() {
-	"$PY" - "$DST/mail/$1" "$DV_INSTANCE" <<'EOF'
+	"$PY" - "$DST/mail/$1" "$DV_INSTANCE" "${2:-}" <<'EOF'
 import os, signal, sys, time
-d, inst = sys.argv[1], sys.argv[2]
+d, inst, stop = sys.argv[1], sys.argv[2], sys.argv[3] == "stop"
 def n(sub):
     try:
         return len(os.listdir(os.path.join(d, sub)))
@@ -71,7 +79,7 @@ def n(sub):
 end = time.time() + 30
 while time.time() < end:
     if n("cur") + n("new") >= 20 and n("tmp") > 0:
-        for p in os.listdir("/proc"):
+        for p in os.listdir("/proc") if stop else ():
             try:
                 cmd = open("/proc/%s/cmdline" % p, "rb").read()
             except OSError:
@@ -88,7 +96,7 @@ EOF
 # OUT: its exit status in $rc, stderr in $T/err, no sanitizer report.
 bgpush() {
 	_b=$1 _o=$2 _u=$3 _p=$4; shift 4
-	MV_TEST_BACKOFF_MS=$_b "$MV" --log-json push "$arch" "imaps://$_u@127.0.0.1:$TPORT" --identity "$id" --cacert "$TCA" \
+	MV_TEST_BACKOFF_MS=$_b "$MV" --log-json push "$arch" "imaps://$_u@127.0.0.1:${PPORT:-$TPORT}" --identity "$id" --cacert "$TCA" \
 		--password-file "$_p" "$@" >"$T/$_o.out" 2>"$T/$_o.err" </dev/null &
 	bgp=$!
 }
@@ -104,7 +112,7 @@ same() { # LABEL DST.json: the target holds what the source held, no more
 
 # 1. The target is killed inside a batch and comes back.
 bgpush 500 kill alice "$TPASS" --batch 10
-if freeze alice; then
+if freeze alice stop; then
 	dv_kill
 	dv_restart || fail "the target Dovecot starts again"
 	pass "the target was killed in the middle of a MULTIAPPEND batch and restarted"
@@ -116,13 +124,43 @@ bgwait kill
 expect_rc 0 "the push the target dropped midway finishes in the same run (exit 0)"
 check "it said it lost the connection and reconnected" grep -q '"event":"reconnect"' "$T/err"
 check "it said how much of the interrupted batch the target had stored and appends the rest" \
-	grep -q 'whose append the lost connection interrupted, the target had stored' "$T/err"
+	grep -q "folder 'INBOX': the lost connection interrupted the append of [0-9]* messages; the target had stored [0-9]* of them" "$T/err"
 rd alice "$TPASS" manifest >"$T/d1.json"
 same "after the drop the target holds the 120 messages of the source exactly once (no duplicates, none missing)" "$T/d1.json"
 
-# 2. The target stays down past the reconnection attempts.
+# 2. The session is kicked out (the server stays up).
+bgpush 100 kick dave "$TPASSD" --batch 10
+freeze dave || fail "the push reached dave's INBOX within 30 s"
+dv_doveadm kick dave >/dev/null 2>&1 || fail "doveadm kick dave"
+bgwait kick
+expect_rc 0 "the push kicked out by doveadm kick finishes in the same run (exit 0)"
+check "it reconnected" grep -q '"event":"reconnect"' "$T/err"
+rd dave "$TPASSD" manifest >"$T/d4.json"
+same "after the kick the target holds the 120 messages exactly once" "$T/d4.json"
+
+# 3. The target stores a batch, but its answer is lost with the connection:
+# the relay cuts the first connection at the first answer after 100 kB of
+# upload (half-way through the first batch of 10 messages of 20 kB).
+"$PY" "$IMAP/cutproxy.py" "$T/proxy.port" "$TPORT" 100000 "$T/proxy.log" &
+proxy=$!
+i=0
+while [ ! -s "$T/proxy.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+PPORT=$(cat "$T/proxy.port")
+bgpush 100 lost carol "$TPASSC" --batch 10
+bgwait lost
+PPORT=
+kill "$proxy" 2>/dev/null
+wait "$proxy" 2>/dev/null
+check "the relay cut the connection at the answer to the first batch" grep -q '^cut: ' "$T/proxy.log"
+expect_rc 0 "the push whose batch answer was lost finishes in the same run (exit 0)"
+check "it found the 10 messages of the unanswered batch stored and appended none of them again" \
+	grep -q "folder 'Folder1': the lost connection interrupted the append of 10 messages; the target had stored 10 of them, 0 are appended again" "$T/err"
+rd carol "$TPASSC" manifest >"$T/d3.json"
+same "after the lost answer the target holds the 120 messages exactly once" "$T/d3.json"
+
+# 4. The target stays down past the reconnection attempts.
 bgpush 20 down bob "$TPASSB" --batch 10
-freeze bob || fail "the push reached bob's INBOX within 30 s"
+freeze bob stop || fail "the push reached bob's INBOX within 30 s"
 dv_kill
 bgwait down
 expect_rc 9 "with the target down for good, push exits 9 (network) after its attempts"
@@ -136,7 +174,7 @@ check "the rerun found the messages the first run had stored" grep -q '"event":"
 rd bob "$TPASSB" manifest >"$T/d2.json"
 same "after the rerun bob's account holds the 120 messages exactly once" "$T/d2.json"
 
-# 3. A keyword the target refuses.  Dovecot allows 50 bytes
+# 5. A keyword the target refuses.  Dovecot allows 50 bytes
 # (mail_max_keyword_length); the archive holds one of 200, learnt from a
 # Maildir.
 long=k$(printf '%0199d' 0 | tr 0 x)
@@ -178,7 +216,7 @@ mvrun --log-json push "$T/kw.mv" "imaps://alice@127.0.0.1:$TPORT" --identity "$i
 check "a second push of it appends nothing (exit 0)" \
 	sh -c "[ $rc -eq 0 ] && grep -q '\"event\":\"done\".*\"appended\":0,\"present\":6' '$T/err'"
 
-# 4. Messages over the target's per-message limit.
+# 6. Messages over the target's per-message limit.
 qd=$T/q
 mkdir -p "$qd/cur" "$qd/new" "$qd/tmp"
 printf '0 Big\n' >"$qd/dovecot-keywords"
