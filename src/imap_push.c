@@ -44,6 +44,7 @@ struct est {
 	uint8_t state;
 	uint8_t bare;                  /* sent without any keyword */
 	uint16_t dropped;              /* keywords it was sent without */
+	int32_t skip;                  /* the keyword (index) tried without, or -1 */
 	uint32_t uid;                  /* on the target (APPENDUID), or 0 */
 	uint32_t uidvalidity;          /* of that UID */
 };
@@ -71,6 +72,7 @@ struct push {
 	uint8_t last_byte;
 
 	const char *bare_why;          /* why en goes without its keywords */
+	int32_t skip_kw;               /* the keyword (index) tried without, or -1 */
 	unsigned tries;                /* reconnections since the last progress */
 	uint32_t wait;                 /* the next backoff, ms */
 	int progress;                  /* appended something since then */
@@ -186,6 +188,10 @@ static void note_dropped(struct push *p, const struct mv_entry *en, const struct
 			mv_px_note(&p->s, "dropped", "folder '%s' UID %u: appended without "
 				   "keyword '%s', which the target refuses (%s)",
 				   p->fr->source, en->uid, show, b->why);
+		else if ((int32_t)i == s->skip)
+			mv_px_note(&p->s, "dropped", "folder '%s' UID %u: appended without "
+				   "keyword '%s': the target refused the message with it",
+				   p->fr->source, en->uid, show);
 		else if (s->bare)
 			mv_px_note(&p->s, "dropped", "folder '%s' UID %u: appended without "
 				   "keyword '%s': the target refused the message with its "
@@ -318,6 +324,7 @@ static enum mv_err send_message(struct push *p, const struct mv_entry *en, int b
 		goto out;
 	}
 	s->bare = (uint8_t)bare;
+	s->skip = p->skip_kw;
 	s->state = E_SENT;
 	lit8 = p->has_nul && mv_imapc_has(p->s.c, "BINARY");
 	if (p->has_nul && !lit8)
@@ -468,7 +475,9 @@ static enum mv_err append_one(struct push *p, const char *mailbox, const struct 
 		if (kw_learn(p, kw, why))
 			break;
 		tried++;
+		p->skip_kw = (int32_t)i;
 		rc = append(p, mailbox, &en, 1, 0, &refused, &blame, why2, sizeof why2, e);
+		p->skip_kw = -1;
 		if (rc == MV_OK && !refused)
 			return MV_OK;
 		kw_forget_last(p);
@@ -807,6 +816,7 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 
 	memset(r, 0, sizeof *r);
 	memset(&p, 0, sizeof p);
+	p.skip_kw = -1;
 	mv_buf_init(&p.msg, HOLD_MAX);
 	if ((rc = mv_px_init(&p.s, v, o, e))) {
 		mv_buf_release(&p.msg);
