@@ -106,7 +106,7 @@ static enum mv_err sort_out(struct push *p, const struct mv_entry **todo, size_t
 		} else if (!found) {
 			if (s->state == E_SENT)
 				lost++;
-			else if (s->state != E_TODO)
+			else if (s->state != E_TODO && !p->s.o->dry_run)
 				mv_px_note(x, "warning", "folder '%s' UID %u: no longer on the "
 					   "target; appending it again", p->fr->source, en->uid);
 			s->state = E_TODO;
