@@ -357,9 +357,9 @@ enum mv_err mv_imapc_wait(struct mv_imapc *c, const char *tag,
 
 			printable(t, sizeof t, r->text);
 			return mv_fail(e, r->throttled ? MV_E_NET : MV_E_PARSE,
-				       "the server answered %s%s%s: %s",
+				       "the server answered %s%s%s%s: %s",
 				       r->type == MV_IMAP_NO ? "NO" : "BAD",
-				       r->code[0] ? " [" : "", r->code[0] ? r->code : "", t);
+				       r->code[0] ? " [" : "", r->code, r->code[0] ? "]" : "", t);
 		}
 	}
 }

@@ -15,9 +15,26 @@
  * Idempotent: a message counts as present in the target folder when a
  * message there has the same RFC822.SIZE and INTERNALDATE (a cheap
  * prefilter) and the same bytes (fetched with .PEEK and hashed under the
- * archive's content key).  So push can run again after a crash or a
- * dropped connection and creates no duplicate.  Nothing is deleted or
- * changed on the target.
+ * archive's content key), or when push's memory of its own APPENDUID
+ * answers (this run's, and the record's of earlier runs) names a UID the
+ * folder still holds.  So push can run again after a crash and creates no
+ * duplicate.  Nothing is deleted or changed on the target.
+ *
+ * A lost connection (MV_E_NET: reset, closed, BYE, timeout) is not the end:
+ * push connects again after 1 s, 2 s, 4 s ... 30 s (at most max_reconnects
+ * attempts in a row without an append between them), looks at the folder
+ * in progress again and carries on.  Messages whose APPEND the loss
+ * interrupted (a MULTIAPPEND batch may or may not have been stored) count
+ * as appended only when that look finds them; the others are appended
+ * again.
+ *
+ * A refused MULTIAPPEND batch (atomic: nothing of it went in) is appended
+ * again one message at a time.  A refused message whose answer does not
+ * blame its size or the quota ([OVERQUOTA], [LIMIT], [TOOBIG]) is tried
+ * again without each of its keywords in turn, then without all of them;
+ * a keyword found refused is left out of the folder's later messages at
+ * once.  Each dropped keyword and each refused message is an event
+ * ("dropped", "refused") and counted in the report.
  */
 #ifndef MV_IMAP_PUSH_H
 #define MV_IMAP_PUSH_H
@@ -29,6 +46,9 @@
 #include "index.h"
 #include "transport.h"
 #include "vault.h"
+/* verify --against (mv_compare_imap) shares these options; its report
+ * types are declared there. */
+#include "imap_compare.h"
 
 struct mv_imap_push_opts {
 	struct mv_conn_opts conn;
@@ -46,6 +66,7 @@ struct mv_imap_push_opts {
 	 * NULL for none: content alone then decides what is present. */
 	const char *state_path;
 	unsigned batch;                /* messages per MULTIAPPEND; 0 = 50 */
+	unsigned max_reconnects;       /* attempts in a row; 0 = 8 */
 	void (*event)(void *ctx, const char *kind, const char *text);
 	void *event_ctx;
 };
@@ -67,6 +88,7 @@ struct mv_imap_push_report {
 	size_t nf;
 	uint64_t appended, present, refused, dropped_keywords;
 	uint64_t present_by_record;    /* of present: known from the record */
+	uint64_t reconnects;           /* attempts to connect again */
 	int multiappend, literal_plus, binary;
 	struct mv_tls_info tls;
 };
@@ -78,48 +100,12 @@ void mv_imap_push_report_release(struct mv_imap_push_report *r);
  * the vault unlocked for reading) into the account.  MV_OK when every
  * message is present on the target or was refused and reported
  * (r->refused, r->dropped_keywords: the caller's "partial").  Errors as
- * imap_client.h and the vault's.
+ * imap_client.h (MV_E_NET once the reconnection attempts are spent; the
+ * message says so) and the vault's.  *r (which the caller releases
+ * whatever the result) counts what was done up to an error.
  */
 enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 			 const struct mv_imap_push_opts *o,
 			 struct mv_imap_push_report *r, struct mv_error *e);
-
-/* ---- verify --against ---- */
-
-struct mv_imap_diff_folder {
-	char *source, *target;         /* UTF-8, '/' */
-	int absent;                    /* the target has no such folder */
-	uint64_t messages, matched;    /* in the version; found by bytes */
-	uint64_t missing, extra, altered, flags, dates;
-};
-
-struct mv_imap_diff_item {
-	char kind[8];                  /* missing extra altered flags date */
-	char *folder;                  /* source folder, UTF-8 */
-	uint32_t src_uid, dst_uid;     /* 0 where there is none */
-};
-
-struct mv_imap_diff_report {
-	struct mv_imap_diff_folder *f;
-	size_t nf;
-	struct mv_imap_diff_item *items;   /* at most 10000 */
-	size_t nitems, more;
-	uint64_t missing, extra, altered, flags, dates;
-};
-
-void mv_imap_diff_release(struct mv_imap_diff_report *r);
-
-/*
- * Compares the folders of ix with the account, folder by folder (the
- * target folder chosen as push chooses it): every message of the target
- * is fetched (.PEEK) and hashed; a version message is matched by its
- * bytes, then checked for flags, keywords and INTERNALDATE; unmatched
- * ones with the size and date of an unmatched target message are
- * "altered", the rest "missing"; target messages left over are "extra".
- * Changes nothing.  Errors as mv_push_imap.
- */
-enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
-			    const struct mv_imap_push_opts *o,
-			    struct mv_imap_diff_report *r, struct mv_error *e);
 
 #endif

@@ -33,6 +33,13 @@
 # ("/" unless set before dv_start; "." is the other Maildir++ choice).
 # Failed logins are logged (auth_verbose, never with the password) and
 # carry no growing anvil penalty, so tests may fail logins and go on.
+# DV_WANT_QUOTA, if set before dv_start (cleared by it; or dv_quota
+# later), turns on Dovecot's quota plugin (maildir backend) for every user
+# of that instance (its DV_QUOTA); the words are
+# "storage=SIZE" and "messages=N" (the quota rule) and "max_mail_size=SIZE"
+# (quota_max_mail_size: a larger message is refused whatever the quota
+# holds), e.g. DV_WANT_QUOTA="max_mail_size=20k" or "storage=1M messages=100".
+# Unset (the default), there is no quota plugin at all.
 # Ports left out or given as 0 are picked free, from 20000 + ($$ % 1000) * 8
 # upwards, and picked again if Dovecot finds them taken.
 #
@@ -45,7 +52,7 @@
 # After dv_start these are exported (and saved in $DV_DIR/env, so that
 # `dv_select DIR` can switch between several instances):
 #   DV_DIR DV_CONF DV_LOG DV_CA DV_PORT_IMAPS DV_PORT_IMAP DV_INSTANCE
-#   DV_RUN_USER DV_PASS_alice DV_PASS_bob DV_PLAINTEXT
+#   DV_RUN_USER DV_PASS_alice DV_PASS_bob DV_PLAINTEXT DV_QUOTA
 # and after dv_start_oauth also DV_OAUTH_PORT DV_OAUTH_MECHS DV_TOKEN_alice
 # DV_TOKEN_bob.
 #
@@ -69,6 +76,8 @@
 #           (the server "crashes"; the directory stays)
 #   dv_restart                 dv_kill if needed, then start it again on
 #           the same ports, certificate, passwords and mail
+#   dv_quota "WORDS"           rewrites the current instance's quota
+#           (DV_QUOTA, as above; "" for none) and restarts it
 #   dv_stop [DIR]              stops the instance, removes its directory
 #   dv_stop_all                dv_stop for every instance this shell started
 #   dv_select DIR              makes DIR the current instance
@@ -232,7 +241,7 @@ _dv_run_user() {
 }
 
 _dv_write_conf() {
-	_dv_sep=${DV_SEPARATOR:-/}
+	_dv_sep=${DV_SEP:-/}
 	_dv_imaps_ssl=yes
 	[ -n "$DV_PLAINTEXT" ] && _dv_imaps_ssl=no
 	{
@@ -267,6 +276,23 @@ mail_location = maildir:$DV_DIR/mail/%u
 mail_max_userip_connections = 100
 
 EOF
+	if [ -n "${DV_QUOTA:-}" ]; then
+		_dv_rule= _dv_max=
+		for _dv_q in $DV_QUOTA; do
+			case $_dv_q in
+			storage=*|messages=*) _dv_rule=$_dv_rule:$_dv_q ;;
+			max_mail_size=*) _dv_max=${_dv_q#max_mail_size=} ;;
+			*) _dv_err "DV_QUOTA: unknown word '$_dv_q'"; return 1 ;;
+			esac
+		done
+		echo "# DV_QUOTA=$DV_QUOTA"
+		echo "mail_plugins = \$mail_plugins quota"
+		echo "plugin {"
+		echo "  quota = maildir:User quota"
+		[ -n "$_dv_rule" ] && echo "  quota_rule = *$_dv_rule"
+		[ -n "$_dv_max" ] && echo "  quota_max_mail_size = $_dv_max"
+		echo "}"
+	fi
 	if [ -n "$DV_PLAINTEXT" ]; then
 		cat <<EOF
 # DV_PLAINTEXT: no TLS at all, so no STARTTLS in the capabilities; both
@@ -380,7 +406,8 @@ _dv_save_env() {
 	{
 		for _dv_v in DV_DIR DV_CONF DV_LOG DV_CA DV_PORT_IMAPS DV_PORT_IMAP \
 			DV_INSTANCE DV_RUN_USER DV_RUN_GROUP DV_OAUTH DV_OAUTH_PORT \
-			DV_OAUTH_PID DV_AUTO_PORTS DV_PLAINTEXT DV_OAUTH_MECHS; do
+			DV_OAUTH_PID DV_AUTO_PORTS DV_PLAINTEXT DV_OAUTH_MECHS DV_QUOTA \
+			DV_SEP; do
 			eval "printf '%s=%s\n' \"\$_dv_v\" \"'\${$_dv_v:-}'\""
 		done
 		for _dv_u in $DV_USERS; do
@@ -395,7 +422,7 @@ _dv_save_env() {
 dv_select() {
 	[ -f "$1/env" ] || { _dv_err "'$1' is not a dovecot.sh instance"; return 1; }
 	unset DV_OAUTH_PORT DV_OAUTH_PID DV_TOKEN_alice DV_TOKEN_bob DV_PLAINTEXT \
-		DV_OAUTH_MECHS
+		DV_OAUTH_MECHS DV_QUOTA DV_SEP
 	. "$1/env"
 	export DV_DIR DV_CONF DV_LOG DV_CA DV_PORT_IMAPS DV_PORT_IMAP DV_INSTANCE \
 		DV_RUN_USER DV_PASS_alice DV_PASS_bob DV_PLAINTEXT
@@ -463,6 +490,9 @@ dv_start() {
 	_dv_want_plain=
 	DV_OAUTH_MECHS=${DV_WANT_OAUTH_MECHS:-oauthbearer xoauth2}
 	DV_WANT_OAUTH_MECHS=
+	DV_QUOTA=${DV_WANT_QUOTA:-}
+	DV_WANT_QUOTA=
+	DV_SEP=${DV_SEPARATOR:-/}
 	_dv_name=$1
 	_dv_ps=${2:-0}
 	_dv_pp=${3:-0}
@@ -577,6 +607,17 @@ dv_kill() {
 dv_restart() {
 	[ -n "$(_dv_master_pid)" ] && dv_kill
 	_dv_launch
+}
+
+# dv_quota "WORDS": the current instance's quota becomes WORDS (as for
+# DV_WANT_QUOTA; "" for none), then it restarts on the same ports and
+# data.
+dv_quota() {
+	DV_QUOTA=$1
+	_dv_run_user || return 1
+	_dv_write_conf || return 1
+	_dv_save_env
+	dv_restart
 }
 
 # dv_stop [DIR]: stops the instance (SIGTERM to the master, which ends its

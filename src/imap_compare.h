@@ -1,0 +1,61 @@
+/*
+ * imap_compare.h - verify --against: a version compared with a live IMAP
+ * account, folder by folder.
+ *
+ * The target folder of each version folder is chosen as push chooses it
+ * (imap_push.h: --map, special-use role, same path).  Every message of the
+ * target folder is fetched with .PEEK and hashed under the archive's
+ * content key; nothing on the target changes.
+ */
+#ifndef MV_IMAP_COMPARE_H
+#define MV_IMAP_COMPARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "index.h"
+#include "vault.h"
+
+struct mv_imap_push_opts;          /* imap_push.h: account, folders, --map */
+
+struct mv_imap_diff_folder {
+	char *source, *target;         /* UTF-8, '/' */
+	int absent;                    /* the target has no such folder */
+	uint64_t messages, matched;    /* in the version; found by bytes */
+	uint64_t missing, extra, altered, flags, dates;
+};
+
+struct mv_imap_diff_item {
+	char kind[8];                  /* missing extra altered flags date */
+	char *folder;                  /* source folder, UTF-8 */
+	uint32_t src_uid, dst_uid;     /* 0 where there is none */
+};
+
+struct mv_imap_diff_report {
+	struct mv_imap_diff_folder *f;
+	size_t nf;
+	struct mv_imap_diff_item *items;   /* at most 10000 */
+	size_t nitems, more;           /* more: items left out past that */
+	uint64_t missing, extra, altered, flags, dates;
+};
+
+/* Frees what the report holds and zeroes it; NULL ok. */
+void mv_imap_diff_release(struct mv_imap_diff_report *r);
+
+/*
+ * Compares the folders of ix (a version loaded with mv_vault_load_index;
+ * the vault unlocked for reading) with the account: a version message is
+ * matched by its bytes, then checked for flags, keywords and INTERNALDATE
+ * ("flags", "date"); unmatched ones with the size and date of an
+ * unmatched target message are "altered", the rest "missing"; target
+ * messages left over are "extra".  The report (*r, the caller releases it
+ * whatever the result) is complete when MV_OK.  Changes nothing.  Errors
+ * as imap_client.h (MV_E_NET: the connection was lost; no reconnection),
+ * the vault's, MV_E_NOMEM.
+ */
+enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
+			    const struct mv_imap_push_opts *o,
+			    struct mv_imap_diff_report *r, struct mv_error *e);
+
+#endif
