@@ -74,7 +74,7 @@ static enum mv_err diff_folder(struct local_job *x, const struct mv_folder *f,
 			       struct mv_diff_folder *df, struct mv_diff_report *r,
 			       struct mv_error *e)
 {
-	char *tname = NULL, *dir = NULL, *probe = NULL, label[600];
+	char *tname = NULL, *dir = NULL, label[600];
 	size_t *match = NULL, *idx = NULL, nidx = 0;
 	uint8_t *altered = NULL;
 	char tdelim;
@@ -86,19 +86,15 @@ static enum mv_err diff_folder(struct local_job *x, const struct mv_folder *f,
 	    (rc = mv_sink_folder_path(x->sk, tname, tdelim, &df->path, e)))
 		goto out;
 	dir = *df->path ? mv_local_strf("%s/%s", x->o->path, df->path) : strdup(x->o->path);
-	probe = dir ? mv_local_strf("%s/cur", dir) : NULL;
-	if (!dir || !probe) {
+	if (!dir) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
 	if (x->sk == MV_SINK_MAILDIR) {
-		exists = mv_local_is_dir(probe);
-		free(probe);
-		if (!(probe = mv_local_strf("%s/new", dir))) {
+		if ((exists = mv_local_maildir_exists(dir)) < 0) {
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			goto out;
 		}
-		exists = exists || mv_local_is_dir(probe);
 		if (exists && (rc = mv_local_load_maildir(x, dir, 1, e)))
 			goto out;
 	} else {
@@ -203,7 +199,6 @@ out:
 	free(idx);
 	free(tname);
 	free(dir);
-	free(probe);
 	return rc;
 }
 

@@ -76,6 +76,9 @@ void mv_local_note(struct local_job *x, const char *kind, const char *fmt, ...)
 char *mv_local_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 if path is a directory (following links). */
 int mv_local_is_dir(const char *path);
+/* 1 if dir is a Maildir folder (has cur/ or new/), 0 if not, -1 when out
+ * of memory. */
+int mv_local_maildir_exists(const char *dir);
 
 /* ---- folders (local_scan.c) ---- */
 

@@ -285,7 +285,7 @@ static enum mv_err push_folder(struct local_job *x, const struct mv_folder *f,
 			       struct mv_push_folder *fr, struct mv_push_report *r,
 			       struct mv_error *e)
 {
-	char *tname = NULL, *dir = NULL, *jpath = NULL, *probe = NULL;
+	char *tname = NULL, *dir = NULL, *jpath = NULL;
 	size_t *match = NULL;
 	struct mv_sink *s = NULL;
 	char tdelim;
@@ -304,11 +304,10 @@ static enum mv_err push_folder(struct local_job *x, const struct mv_folder *f,
 		goto out;
 	}
 	if (x->sk == MV_SINK_MAILDIR) {
-		if (!(probe = mv_local_strf("%s/cur", dir))) {
+		if ((exists = mv_local_maildir_exists(dir)) < 0) {
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			goto out;
 		}
-		exists = mv_local_is_dir(probe);
 		if (exists && f->n && (rc = mv_local_load_maildir(x, dir, 0, e)))
 			goto out;
 	} else {
@@ -391,7 +390,6 @@ out:
 	free(tname);
 	free(dir);
 	free(jpath);
-	free(probe);
 	return rc;
 }
 

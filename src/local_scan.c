@@ -202,6 +202,16 @@ int mv_local_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int mv_local_maildir_exists(const char *dir)
+{
+	char *cur = mv_local_strf("%s/cur", dir), *nw = mv_local_strf("%s/new", dir);
+	int r = cur && nw ? mv_local_is_dir(cur) || mv_local_is_dir(nw) : -1;
+
+	free(cur);
+	free(nw);
+	return r;
+}
+
 /*
  * Loads the Maildir folder at dir (which exists): every message of cur/
  * and new/, and the hash of those whose size is wanted (all of them when
