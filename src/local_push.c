@@ -69,11 +69,12 @@ static enum mv_err sync_dir(const char *path, struct mv_error *e)
 }
 
 /*
- * The record: "mbox-vault push 1 SIZE DEV INO\nREL\n", written to a new
- * file and renamed into place, synced, before the first byte is appended
- * to the mbox file REL (whose size is SIZE).
+ * The record: "mbox-vault push 1 SIZE DEV INO\n", written to a new file
+ * and renamed into place, synced, before the first byte is appended to
+ * the mbox file (whose size is SIZE).  The record's name comes from the
+ * file's path and DEV INO name the file, so it holds no folder name.
  */
-static enum mv_err journal_write(struct local_job *x, const char *jpath, const char *rel,
+static enum mv_err journal_write(struct local_job *x, const char *jpath,
 				 const struct stat *st, struct mv_error *e)
 {
 	char *tmp = mv_local_strf("%s.tmp", jpath), *text = NULL;
@@ -81,9 +82,9 @@ static enum mv_err journal_write(struct local_job *x, const char *jpath, const c
 	enum mv_err rc = MV_OK;
 	size_t len;
 
-	text = mv_local_strf("mbox-vault push 1 %llu %llu %llu\n%s\n",
+	text = mv_local_strf("mbox-vault push 1 %llu %llu %llu\n",
 			      (unsigned long long)st->st_size, (unsigned long long)st->st_dev,
-			      (unsigned long long)st->st_ino, rel);
+			      (unsigned long long)st->st_ino);
 	if (!tmp || !text) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
@@ -118,16 +119,16 @@ static enum mv_err journal_remove(struct local_job *x, const char *jpath, struct
 	return sync_dir(x->o->path, e);
 }
 
-/* Reads the record: 1 with *size when it names this very file (rel,
- * device and inode), 0 when there is none or it names another. */
-static int journal_read(const char *jpath, const char *rel, const struct stat *st,
-			uint64_t *size)
+/* Reads the record: 1 with *size when it names this very file (device
+ * and inode), 0 when there is none or it names another.  The record sits
+ * in the target, so it is parsed as untrusted: at most JOURNAL_MAX bytes,
+ * one line of three decimal numbers. */
+static int journal_read(const char *jpath, const struct stat *st, uint64_t *size)
 {
 	char text[JOURNAL_MAX + 1];
 	unsigned long long sz, dev, ino;
 	ssize_t n;
-	int fd = open(jpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), used = 0;
-	const char *nl;
+	int fd = open(jpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), used = 0;
 
 	if (fd < 0)
 		return 0;
@@ -136,12 +137,10 @@ static int journal_read(const char *jpath, const char *rel, const struct stat *s
 	if (n <= 0)
 		return 0;
 	text[n] = '\0';
-	if (sscanf(text, "mbox-vault push 1 %llu %llu %llu\n%n", &sz, &dev, &ino, &used) != 3 ||
-	    !used || !(nl = strchr(text + used, '\n')))
+	if (sscanf(text, "mbox-vault push 1 %19llu %19llu %19llu%n", &sz, &dev, &ino, &used) != 3 ||
+	    strcmp(text + used, "\n") != 0)
 		return 0;
-	if ((size_t)(nl - (text + used)) != strlen(rel) ||
-	    memcmp(text + used, rel, strlen(rel)) != 0 ||
-	    dev != (unsigned long long)st->st_dev || ino != (unsigned long long)st->st_ino)
+	if (dev != (unsigned long long)st->st_dev || ino != (unsigned long long)st->st_ino)
 		return 0;
 	*size = sz;
 	return 1;
@@ -189,7 +188,7 @@ static enum mv_err repair_tail(struct local_job *x, const struct mv_folder *f, c
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	if (access(jpath, F_OK) != 0)
 		goto out;
-	if (lstat(file, &st) != 0 || !S_ISREG(st.st_mode) || !journal_read(jpath, rel, &st, &start) ||
+	if (lstat(file, &st) != 0 || !S_ISREG(st.st_mode) || !journal_read(jpath, &st, &start) ||
 	    (uint64_t)st.st_size <= start || x->nt == 0)
 		goto done;
 	for (size_t i = 0; i < x->nt; i++)
@@ -359,7 +358,7 @@ static enum mv_err push_folder(struct local_job *x, const struct mv_folder *f,
 			rc = mv_fail(e, MV_E_IO, "cannot stat '%s': %s", dir, strerror(errno));
 			goto out;
 		}
-		if ((rc = journal_write(x, jpath, fr->path, &st, e)))
+		if ((rc = journal_write(x, jpath, &st, e)))
 			goto out;
 		journaled = 1;
 	}

@@ -164,4 +164,25 @@ mvrun push "$T/a.mv" "mbox:$T/box" --folder Archive
 check "push mbox: into a file that is not an mbox fails as malformed input (exit $rc)" \
 	sh -c "[ $rc -eq 11 ]"
 
+# ---- no plaintext anywhere but the targets named ----
+fresh_corpus markers "$T/mk/src" --markers "$T/mk/markers.txt" || finish
+mvrun pull "maildir:$T/mk/src" "$T/mk.mv"
+mvrun push "$T/mk.mv" "maildir:$T/mk/tmd"
+expect_rc 0 "push maildir: of the marker corpus exits 0"
+MV_TEST_CRASH_WRITES=3 "$MV_TEST" push "$T/mk.mv" "mbox:$T/mk/tbox" >/dev/null 2>&1
+rec=$(ls "$T/mk/tbox"/.mbox-vault-push-* 2>/dev/null)
+check "a push killed while appending leaves its record: size, device, inode and nothing else" \
+	sh -c "[ \"\$(cat $rec)\" = \"\$(grep -x 'mbox-vault push 1 [0-9]* [0-9]* [0-9]*' $rec)\" ] && [ \$(wc -l <$rec) -eq 1 ]"
+cp $rec "$T/mk/record" 2>/dev/null
+mvrun push "$T/mk.mv" "mbox:$T/mk/tbox"
+expect_rc 0 "push mbox: of the marker corpus (after a kill) exits 0"
+mvrun verify "$T/mk.mv" --against "maildir:$T/mk/tmd"
+mvrun verify "$T/mk.mv" --against "mbox:$T/mk/tbox"
+check "the markers are in both targets (the search works)" \
+	sh -c "grep -r -q -F -f '$T/mk/markers.txt' '$T/mk/tmd' && grep -r -q -F -f '$T/mk/markers.txt' '$T/mk/tbox'"
+hits=$(grep -r -a -l -F -f "$T/mk/markers.txt" "$T/home" "$T/tmp" "$T/mk.mv" "$T/mk/record" 2>/dev/null)
+check "no marker is in HOME (state directory), TMPDIR, the archive or the push record ($hits)" [ -z "$hits" ]
+check "push wrote nothing in the target's parent but the targets" \
+	[ "$(ls "$T/mk" | tr '\n' ' ')" = "markers.txt record src tbox tmd " ]
+
 finish
