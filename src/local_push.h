@@ -28,8 +28,8 @@
  * removed, with one exception: the torn tail of an interrupted mbox push.
  * Before appending to an mbox file, push records the file (device, inode)
  * and its size in PATH/.mbox-vault-push-<hash of the file's path> (no
- * message content), synced, and removes the record once the appended
- * messages are synced.  A record still there names bytes that an
+ * message content, no folder name), synced, and removes the record once
+ * the appended messages are synced.  A record still there names bytes that an
  * interrupted push appended: when every message from that offset on but
  * the last one is a message of the version, and the last one is not, the
  * last one is a torn write of push's own and the file is cut back to its
@@ -103,7 +103,8 @@ enum mv_err mv_push_local(struct mv_vault *v, const struct mv_index *ix,
  * for Maildir, their source file name; the rest are "missing"; target
  * messages left over are "extra".  dst_name of an item names the target
  * message: "cur/NAME" (Maildir) or "message N at offset O" (mbox).
- * Errors as mv_push_local.
+ * Errors as mv_push_local, and MV_E_NOTFOUND when o->path is not a
+ * directory.
  */
 enum mv_err mv_compare_local(struct mv_vault *v, const struct mv_index *ix,
 			     const struct mv_local_opts *o, struct mv_diff_report *r,
