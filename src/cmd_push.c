@@ -74,7 +74,8 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 
 /* ---- local targets (maildir:, mbox:) ---- */
 
-/* The report of a local push, in the shapes of push_report above. */
+/* The report of a local push: the lines and JSON objects of push_report
+ * (IMAP) above, plus each folder's path on disk. */
 static int local_push_report(const struct mv_push_report *r, int dry, uint32_t version)
 {
 	if (cli_log_json) {
