@@ -175,9 +175,15 @@ def tamper_mbox(path):
     c[i] = ord("X") if c[i] != ord("X") else ord("Y")
     chunks[j] = bytes(c)
     chunks.append(b"From someone@example Thu Jan  1 00:00:00 2015\nSubject: extra\n\nextra\n\n")
+    # Another year in the first From_ line: same bytes, another date.
+    nl = chunks[0].index(b"\n")
+    line = bytearray(chunks[0][:nl])
+    line[-1] = ord("0") + (line[-1] - ord("0") + 1) % 10
+    chunks[0] = bytes(line) + chunks[0][nl:]
     with open(path, "wb") as f:
         f.write(b"".join(chunks))
-    print("dropped message 2, altered message 3, added one")
+    print("dropped message 2, altered message %d, added one, changed the year of message 1"
+          % (j + 2))
 
 
 def verify_json(path, want):

@@ -22,8 +22,9 @@ lp() { py localpush.py "$@"; }
 fresh_corpus hostile-maildir "$T/md" || finish
 mvrun pull "maildir:$T/md" "$T/a.mv"
 expect_rc 0 "pull of the hostile Maildir++ corpus exits 0"
-n=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import mvlib
-print(sum(len(f["messages"]) for f in mvlib.read_maildir(sys.argv[2])))' "$E2E" "$T/md")
+set -- $("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import mvlib
+f = mvlib.read_maildir(sys.argv[2]); print(sum(len(x["messages"]) for x in f), len(f))' "$E2E" "$T/md")
+n=$1 nfold=$2
 
 # ---- Maildir: round trip, twice, dry run ----
 mvrun push --dry-run "$T/a.mv" "maildir:$T/dry"
@@ -44,6 +45,13 @@ expect_rc 0 "a second push maildir: exits 0"
 check "the second push finds all $n messages present and appends none" \
 	grep -q "^version 1: 0 messages appended, $n already on the target" "$T/out"
 lp maildir-same "$T/md" "$T/tgt" "after pushing twice"
+mvrun --log-json push "$T/a.mv" "maildir:$T/tgt"
+check "push --log-json: one JSON object per folder and a done object with the counts" \
+	"$PY" -c "import json,sys
+o=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+f=[x for x in o if x.get('event')=='folder']; d=[x for x in o if x.get('event')=='done']
+sys.exit(0 if len(f)==$nfold and len(d)==1 and d[0]['present']==$n and d[0]['appended']==0 and
+         all(x['present']==x['messages'] and x['path'] is not None for x in f) else 1)" "$T/err"
 
 mvrun verify "$T/a.mv" --against "maildir:$T/tgt"
 expect_rc 0 "verify --against maildir: after a clean push exits 0"
@@ -158,7 +166,7 @@ check "without the record, a file whose last line has no end is refused, not cut
 "$PY" "$E2E/localpush.py" tamper-mbox "$T/box/INBOX.mbox" >"$T/tamper" || fail "tamper-mbox ran"
 mvrun verify "$T/a.mv" --against "mbox:$T/box" --json
 expect_rc 4 "verify --against mbox: of a tampered file exits 4 ($(cat "$T/tamper"))"
-lp verify-json "$T/out" match=false missing=1 altered=1 extra=1 flags=0 dates=0
+lp verify-json "$T/out" match=false missing=1 altered=1 extra=1 flags=0 dates=1
 printf 'not an mbox\n' >"$T/box/Archive.mbox"
 mvrun push "$T/a.mv" "mbox:$T/box" --folder Archive
 check "push mbox: into a file that is not an mbox fails as malformed input (exit $rc)" \
