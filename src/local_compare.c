@@ -60,6 +60,66 @@ static size_t find_size_date(const struct local_job *x, const size_t *idx, size_
 	return MV_LOCAL_NONE;
 }
 
+/* Orders target indices by base name (Maildir). */
+static int cmp_base(const void *a, const void *b, void *ctx)
+{
+	const struct local_job *x = ctx;
+	int c = strcmp(x->t[*(const size_t *)a].base, x->t[*(const size_t *)b].base);
+
+	return c ? c : *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Orders target indices by date alone (mbox). */
+static int cmp_date(const void *a, const void *b, void *ctx)
+{
+	const struct local_job *x = ctx;
+	int64_t p = x->t[*(const size_t *)a].date, q = x->t[*(const size_t *)b].date;
+
+	if (p != q)
+		return p < q ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* The first unused target message among idx[0..n) (sorted by base name)
+ * whose base name is base, or MV_LOCAL_NONE. */
+static size_t find_base(const struct local_job *x, const size_t *idx, size_t n,
+			const char *base)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(x->t[idx[mid]].base, base) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && strcmp(x->t[idx[lo]].base, base) == 0; lo++)
+		if (!x->t[idx[lo]].used)
+			return idx[lo];
+	return MV_LOCAL_NONE;
+}
+
+/* The same among idx[0..n) sorted by date, for date d. */
+static size_t find_date(const struct local_job *x, const size_t *idx, size_t n, int64_t d)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (x->t[idx[mid]].date < d)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && x->t[idx[lo]].date == d; lo++)
+		if (!x->t[idx[lo]].used)
+			return idx[lo];
+	return MV_LOCAL_NONE;
+}
+
 /* How the compare names target message k. */
 static void target_label(const struct local_job *x, size_t k, char *out, size_t cap)
 {
@@ -153,7 +213,10 @@ static enum mv_err diff_folder(struct local_job *x, const struct mv_folder *f,
 		if (!x->t[k].used)
 			idx[nidx++] = k;
 	qsort_r(idx, nidx, sizeof *idx, cmp_size_date, x);
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			qsort_r(idx, nidx, sizeof *idx,
+				x->sk == MV_SINK_MAILDIR ? cmp_base : cmp_date, x);
 		for (size_t i = 0; i < f->n; i++) {
 			const struct mv_entry *en = &f->e[i];
 			size_t k = MV_LOCAL_NONE;
@@ -169,14 +232,10 @@ static enum mv_err diff_folder(struct local_job *x, const struct mv_folder *f,
 				if (k == MV_LOCAL_NONE && x->sk == MV_SINK_MBOX)
 					k = find_size_date(x, idx, nidx, en->blob.raw_size + 1, d);
 			} else if (x->sk == MV_SINK_MAILDIR && !x->mbox_src && en->srcmeta_len) {
-				for (size_t j = 0; j < x->nt && k == MV_LOCAL_NONE; j++)
-					if (!x->t[j].used && strcmp(x->t[j].base, en->srcmeta) == 0)
-						k = j;
+				k = find_base(x, idx, nidx, en->srcmeta);
 			} else if (x->sk == MV_SINK_MBOX) {
 				/* The same From_ date alone: edited in place. */
-				for (size_t j = 0; j < x->nt && k == MV_LOCAL_NONE; j++)
-					if (!x->t[j].used && x->t[j].date == d)
-						k = j;
+				k = find_date(x, idx, nidx, d);
 			}
 			if (k == MV_LOCAL_NONE)
 				continue;
@@ -185,6 +244,7 @@ static enum mv_err diff_folder(struct local_job *x, const struct mv_folder *f,
 			target_label(x, k, label, sizeof label);
 			mv_diff_report_item(r, df, "altered", en->uid, 0, label);
 		}
+	}
 	for (size_t i = 0; i < f->n; i++)
 		if (match[i] == MV_LOCAL_NONE && !altered[i])
 			mv_diff_report_item(r, df, "missing", f->e[i].uid, 0, NULL);
