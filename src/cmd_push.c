@@ -1,4 +1,7 @@
-/* cmd_push.c - push: a version into an IMAP account. */
+/*
+ * cmd_push.c - push: a version into an IMAP account or a local Maildir or
+ * mbox; verify --against: a version compared with one.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +9,12 @@
 #include "cli.h"
 #include "crypto.h"
 #include "imap_push.h"
+#include "local_push.h"
+#include "push_report.h"
+
+#define PUSH_USAGE "usage: mbox-vault push ARCHIVE imaps://USER@HOST[:PORT]|maildir:PATH|mbox:PATH"
+#define AGAINST_USAGE "usage: mbox-vault verify ARCHIVE --against " \
+	"imaps://USER@HOST[:PORT]|maildir:PATH|mbox:PATH [--json] [--version N]"
 
 
 static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t version)
@@ -61,6 +70,244 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 		}
 	}
 	return r->refused || r->dropped_keywords ? EX_PARTIAL : EX_OK;
+}
+
+/* ---- local targets (maildir:, mbox:) ---- */
+
+/* The report of a local push: the lines and JSON objects of push_report
+ * (IMAP) above, plus each folder's path on disk. */
+static int local_push_report(const struct mv_push_report *r, int dry, uint32_t version)
+{
+	if (cli_log_json) {
+		for (size_t i = 0; i < r->nf; i++) {
+			const struct mv_push_folder *f = &r->f[i];
+
+			fputs("{\"event\":\"folder\",\"source\":", stderr);
+			cli_json_str(stderr, f->source);
+			fputs(",\"target\":", stderr);
+			cli_json_str(stderr, f->target ? f->target : "");
+			fputs(",\"path\":", stderr);
+			cli_json_str(stderr, f->path ? f->path : "");
+			fprintf(stderr, ",\"created\":%d,\"messages\":%llu,\"present\":%llu,"
+				"\"appended\":%llu,\"bytes\":%llu,\"refused\":%llu,"
+				"\"dropped_keywords\":%llu}\n", f->created,
+				(unsigned long long)f->messages, (unsigned long long)f->present,
+				(unsigned long long)f->appended, (unsigned long long)f->bytes,
+				(unsigned long long)f->refused,
+				(unsigned long long)f->dropped_keywords);
+		}
+		fprintf(stderr, "{\"event\":\"done\",\"version\":%u,\"dry_run\":%d,"
+			"\"appended\":%llu,\"present\":%llu,\"refused\":%llu,"
+			"\"dropped_keywords\":%llu,\"cut_bytes\":%llu}\n", version, dry,
+			(unsigned long long)r->appended, (unsigned long long)r->present,
+			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords,
+			(unsigned long long)r->cut_bytes);
+	} else if (!cli_quiet) {
+		printf("%sversion %u: %llu messages %s, %llu already on the target",
+		       dry ? "dry run, " : "", version, (unsigned long long)r->appended,
+		       dry ? "would be appended" : "appended", (unsigned long long)r->present);
+		if (r->dropped_keywords)
+			printf(", %llu keywords dropped", (unsigned long long)r->dropped_keywords);
+		if (r->cut_bytes)
+			printf(", %llu bytes of an interrupted push cut",
+			       (unsigned long long)r->cut_bytes);
+		putchar('\n');
+		for (size_t i = 0; i < r->nf; i++) {
+			const struct mv_push_folder *f = &r->f[i];
+
+			printf("  %s -> %s [%s]%s: %llu messages, %llu present, %llu %s, "
+			       "%llu bytes", f->source, f->target ? f->target : "?",
+			       f->path && *f->path ? f->path : ".",
+			       f->created ? (dry ? " (would be created)" : " (created)") : "",
+			       (unsigned long long)f->messages, (unsigned long long)f->present,
+			       (unsigned long long)f->appended, dry ? "to append" : "appended",
+			       (unsigned long long)f->bytes);
+			if (f->dropped_keywords)
+				printf(", %llu keywords dropped",
+				       (unsigned long long)f->dropped_keywords);
+			putchar('\n');
+		}
+	}
+	return r->refused || r->dropped_keywords ? EX_PARTIAL : EX_OK;
+}
+
+/* The archive opened with a key and the version's index loaded: what
+ * push and verify --against to a local target need.  An exit code. */
+static int open_local(const char *arch, uint32_t version, struct cli_keys *k,
+		      struct mv_vault **v, struct mv_commit_info *c, struct mv_index *ix)
+{
+	struct mv_error e;
+	int rc;
+
+	mv_error_clear(&e);
+	if ((rc = cli_open(arch, k, 1, v)) || (rc = cli_pick_commit(*v, version, c)))
+		return rc;
+	if (mv_vault_load_index(*v, c, NULL, ix, &e))
+		return cli_error(&e);
+	return EX_OK;
+}
+
+/* Fills the local options from the IMAP option block (--folder,
+ * --exclude) and --map; 0, or an exit code for options that make no
+ * sense for a local target. */
+static int local_opts(struct mv_local_opts *lo, const char *target, const struct cli_imap *ci,
+		      const char **map, size_t nmap)
+{
+	memset(lo, 0, sizeof *lo);
+	if (!mv_local_target_parse(target, &lo->kind, &lo->path))
+		return cli_die(EX_USAGE, "target '%s': not imaps://, imap://, maildir:PATH "
+			       "or mbox:PATH", target);
+	if (ci->user || ci->password_file || ci->token_file || ci->cacert || ci->pin ||
+	    ci->insecure_plaintext)
+		return cli_die(EX_USAGE, "target '%s': IMAP options do not apply to a local "
+			       "target", target);
+	lo->include = ci->include;
+	lo->ninclude = ci->ninclude;
+	lo->exclude = ci->exclude;
+	lo->nexclude = ci->nexclude;
+	lo->map = map;
+	lo->nmap = nmap;
+	lo->event = cli_imap_event;
+	return EX_OK;
+}
+
+static int push_local(const char *arch, const char *target, uint32_t version,
+		      struct cli_keys *k, const struct cli_imap *ci, const char **map,
+		      size_t nmap, int dry)
+{
+	struct mv_local_opts lo;
+	struct mv_push_report rep;
+	struct mv_vault *v = NULL;
+	struct mv_commit_info c;
+	struct mv_index ix;
+	struct mv_error e;
+	int rc;
+
+	memset(&rep, 0, sizeof rep);
+	mv_index_init(&ix);
+	mv_error_clear(&e);
+	if ((rc = local_opts(&lo, target, ci, map, nmap)) ||
+	    (rc = open_local(arch, version, k, &v, &c, &ix)))
+		goto out;
+	lo.dry_run = dry;
+	if (mv_push_local(v, &ix, &lo, &rep, &e)) {
+		local_push_report(&rep, dry, c.number);
+		rc = cli_error(&e);
+		goto out;
+	}
+	cli_state_save(v);
+	rc = local_push_report(&rep, dry, c.number);
+out:
+	mv_push_report_release(&rep);
+	mv_index_release(&ix);
+	mv_vault_free(v);
+	return rc;
+}
+
+static int verify_local(const char *arch, const char *target, uint32_t version,
+			struct cli_keys *k, const struct cli_imap *ci, const char **map,
+			size_t nmap, int json)
+{
+	struct mv_local_opts lo;
+	struct mv_diff_report rep;
+	struct mv_vault *v = NULL;
+	struct mv_commit_info c;
+	struct mv_index ix;
+	struct mv_error e;
+	int rc, bad;
+
+	memset(&rep, 0, sizeof rep);
+	mv_index_init(&ix);
+	mv_error_clear(&e);
+	if ((rc = local_opts(&lo, target, ci, map, nmap)) ||
+	    (rc = open_local(arch, version, k, &v, &c, &ix)))
+		goto out;
+	if (mv_compare_local(v, &ix, &lo, &rep, &e)) {
+		rc = cli_error(&e);
+		goto out;
+	}
+	bad = mv_diff_report_differs(&rep);
+	if (json) {
+		for (size_t i = 0; i < rep.nitems; i++) {
+			const struct mv_diff_item *it = &rep.items[i];
+
+			printf("{\"event\":\"%s\",\"folder\":", it->kind);
+			cli_json_str(stdout, it->folder ? it->folder : "");
+			printf(",\"archive_uid\":%u,\"target\":", it->src_uid);
+			cli_json_str(stdout, it->dst_name ? it->dst_name : "");
+			fputs("}\n", stdout);
+		}
+		for (size_t i = 0; i < rep.nf; i++) {
+			const struct mv_diff_folder *f = &rep.f[i];
+
+			fputs("{\"event\":\"folder\",\"folder\":", stdout);
+			cli_json_str(stdout, f->source);
+			fputs(",\"target\":", stdout);
+			cli_json_str(stdout, f->target ? f->target : "");
+			fputs(",\"path\":", stdout);
+			cli_json_str(stdout, f->path ? f->path : "");
+			printf(",\"messages\":%llu,\"matched\":%llu,\"missing\":%llu,"
+			       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
+			       (unsigned long long)f->messages, (unsigned long long)f->matched,
+			       (unsigned long long)f->missing, (unsigned long long)f->extra,
+			       (unsigned long long)f->altered, (unsigned long long)f->flags,
+			       (unsigned long long)f->dates);
+		}
+		printf("{\"event\":\"result\",\"version\":%u,\"match\":%s,\"missing\":%llu,"
+		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
+		       c.number, bad ? "false" : "true", (unsigned long long)rep.missing,
+		       (unsigned long long)rep.extra, (unsigned long long)rep.altered,
+		       (unsigned long long)rep.flags, (unsigned long long)rep.dates);
+	} else {
+		printf("version %u against %s:\n", c.number, target);
+		for (size_t i = 0; i < rep.nf; i++) {
+			const struct mv_diff_folder *f = &rep.f[i];
+
+			printf("  %s -> %s [%s]%s: %llu messages, %llu match", f->source,
+			       f->target ? f->target : "?", f->path && *f->path ? f->path : ".",
+			       f->absent ? " (ABSENT)" : "",
+			       (unsigned long long)f->messages, (unsigned long long)f->matched);
+			if (f->missing)
+				printf(", %llu MISSING", (unsigned long long)f->missing);
+			if (f->altered)
+				printf(", %llu ALTERED", (unsigned long long)f->altered);
+			if (f->extra)
+				printf(", %llu EXTRA", (unsigned long long)f->extra);
+			if (f->flags)
+				printf(", %llu with other flags", (unsigned long long)f->flags);
+			if (f->dates)
+				printf(", %llu with another date", (unsigned long long)f->dates);
+			putchar('\n');
+		}
+		for (size_t i = 0; i < rep.nitems; i++) {
+			const struct mv_diff_item *it = &rep.items[i];
+
+			printf("  %s: %s", it->kind, it->folder ? it->folder : "");
+			if (it->src_uid)
+				printf(" archive UID %u", it->src_uid);
+			if (it->dst_name)
+				printf("%s target %s", it->src_uid ? "," : "", it->dst_name);
+			putchar('\n');
+		}
+		if (rep.more)
+			printf("  ... and %zu more differences\n", rep.more);
+		if (bad)
+			printf("the target DIFFERS from version %u\n", c.number);
+		else if (lo.kind == MV_LOCAL_MBOX)
+			printf("the target matches version %u: every message, byte for byte, "
+			       "with its From_ line date (mbox keeps no flags or keywords)\n",
+			       c.number);
+		else
+			printf("the target matches version %u: every message, byte for byte, "
+			       "with its flags, keywords and date\n", c.number);
+	}
+	rc = bad ? EX_CORRUPT : EX_OK;
+	cli_state_save(v);
+out:
+	mv_diff_report_release(&rep);
+	mv_index_release(&ix);
+	mv_vault_free(v);
+	return rc;
 }
 
 /* What push and verify --against share: the archive opened with a key,
@@ -159,17 +406,20 @@ int cmd_push(int argc, char **argv)
 		} else if (!target) {
 			target = argv[i];
 		} else {
-			rc = cli_die(EX_USAGE, "usage: mbox-vault push ARCHIVE imaps://USER@HOST[:PORT]");
+			rc = cli_die(EX_USAGE, PUSH_USAGE);
 			goto out;
 		}
 	}
 	if (!arch || !target) {
-		rc = cli_die(EX_USAGE, "usage: mbox-vault push ARCHIVE imaps://USER@HOST[:PORT]");
+		rc = cli_die(EX_USAGE, PUSH_USAGE);
 		goto out;
 	}
 	if (!cli_is_imap(target)) {
-		rc = cli_die(EX_USAGE, "push target '%s': only imaps:// and imap:// are "
-			     "supported yet (use export for maildir, mbox, tar, zip)", target);
+		if (no_state || po.batch) {
+			rc = cli_die(EX_USAGE, "--no-state and --batch apply to IMAP targets only");
+			goto out;
+		}
+		rc = push_local(arch, target, version, &k, &ci, map, nmap, po.dry_run);
 		goto out;
 	}
 	if ((rc = open_job(arch, target, version, &k, &ci, &v, &c, &ix, &po)))
@@ -262,19 +512,26 @@ int cmd_verify_against(int argc, char **argv)
 			}
 			version = (uint32_t)n;
 		} else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc) {
-			map[nmap++] = argv[++i];
+			const char *m = argv[++i], *eq = strchr(m, '=');
+
+			if (!eq || eq == m || !eq[1]) {
+				rc = cli_die(EX_USAGE, "--map takes 'Old/Name=New/Name'");
+				goto out;
+			}
+			map[nmap++] = m;
 		} else if (argv[i][0] != '-' && !arch) {
 			arch = argv[i];
 		} else {
-			rc = cli_die(EX_USAGE, "usage: mbox-vault verify ARCHIVE --against "
-				     "imaps://USER@HOST[:PORT] [--json] [--version N]");
+			rc = cli_die(EX_USAGE, AGAINST_USAGE);
 			goto out;
 		}
 	}
-	if (!arch || !target || !cli_is_imap(target)) {
-		rc = cli_die(EX_USAGE, "usage: mbox-vault verify ARCHIVE --against "
-			     "imaps://USER@HOST[:PORT] [--json] [--version N] (local targets: "
-			     "not yet)");
+	if (!arch || !target) {
+		rc = cli_die(EX_USAGE, AGAINST_USAGE);
+		goto out;
+	}
+	if (!cli_is_imap(target)) {
+		rc = verify_local(arch, target, version, &k, &ci, map, nmap, json);
 		goto out;
 	}
 	if ((rc = open_job(arch, target, version, &k, &ci, &v, &c, &ix, &po)))

@@ -16,7 +16,8 @@ static const struct cli_cmd commands[] = {
 		  "          [--cacert FILE] [--pin sha256//B64] [--user NAME] [--password-file FILE]\n"
 		  "          [--oauth2-token-file FILE] [--folder PAT]... [--exclude PAT]...\n"
 		  "          [--insecure-plaintext] [--batch N]", cmd_pull },
-	{ "push", "push ARCHIVE imaps://USER@HOST[:PORT]|imap://... [--version N] [--dry-run]\n"
+	{ "push", "push ARCHIVE imaps://USER@HOST[:PORT]|imap://...|maildir:PATH|mbox:PATH\n"
+		  "          [--version N] [--dry-run]\n"
 		  "          [--map 'Old/Name=New/Name']... [--folder PAT]... [--exclude PAT]...\n"
 		  "          [--identity FILE] [--passphrase-file FILE] [--cacert FILE] [--pin sha256//B64]\n"
 		  "          [--user NAME] [--password-file FILE] [--oauth2-token-file FILE] [--batch N]\n"
@@ -26,7 +27,9 @@ static const struct cli_cmd commands[] = {
 	{ "cat", "cat ARCHIVE REF [--version N]", cmd_cat },
 	{ "export", "export ARCHIVE --format maildir|mbox|tar|zip OUT [--version N]", cmd_export },
 	{ "verify", "verify ARCHIVE [--signer FINGERPRINT] [--identity FILE | --passphrase-file FILE]\n"
-		    "          verify ARCHIVE --against imaps://USER@HOST[:PORT] [--json] [--version N] [IMAP options]", cmd_verify },
+		    "          verify ARCHIVE --against imaps://USER@HOST[:PORT]|maildir:PATH|mbox:PATH\n"
+		    "                 [--json] [--version N] [--map 'Old/Name=New/Name']...\n"
+		    "                 [--folder PAT]... [--exclude PAT]... [IMAP options]", cmd_verify },
 	{ "prove", "prove ARCHIVE REF -o FILE [--version N]", cmd_prove },
 	{ "check-proof", "check-proof FILE MESSAGE.eml --signer FINGERPRINT", cmd_check_proof },
 	{ "grant", "grant ARCHIVE --recipient PUBKEY", cmd_grant },

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "maildir.h"
 #include "mailhdr.h"
 #include "sink_int.h"
@@ -80,7 +81,12 @@ static enum mv_err write_all(int fd, const void *p, size_t n, const char *path,
 	const uint8_t *q = p;
 
 	while (n) {
-		ssize_t r = write(fd, q, n);
+		ssize_t r;
+
+		/* Test builds: MV_TEST_CRASH_WRITES kills us here, so that
+		 * the push tests can interrupt a message half written. */
+		mv_crash_point();
+		r = write(fd, q, n);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -675,6 +681,7 @@ void mv_sink_make_info(struct mv_sink *s, const struct mv_msgmeta *m)
 			used[letter] = 1;
 			continue;
 		}
+		s->dropped_kw++;
 		mv_buf_init(&lab, STR_MAX);
 		if (add_printable(&lab, k) == MV_OK && mv_buf_cstr(&lab) == MV_OK)
 			mv_sink_warn(s, "folder '%s': keyword '%s' of message "
@@ -963,6 +970,12 @@ static const struct sink_writer maildir_writer = {
 enum mv_err mv_sink_open(struct mv_sink **out, enum mv_sink_kind kind,
 			 const char *path, struct mv_error *e)
 {
+	return mv_sink_open_push(out, kind, path, 0, e);
+}
+
+enum mv_err mv_sink_open_push(struct mv_sink **out, enum mv_sink_kind kind,
+			      const char *path, int append, struct mv_error *e)
+{
 	struct mv_sink *s = calloc(1, sizeof *s);
 	char *par = NULL;
 	struct folder *inbox;
@@ -974,6 +987,12 @@ enum mv_err mv_sink_open(struct mv_sink **out, enum mv_sink_kind kind,
 		goto out;
 	}
 	s->kind = kind;
+	s->append = append;
+	if (append && (kind == MV_SINK_TAR || kind == MV_SINK_ZIP)) {
+		rc = mv_fail(e, MV_E_USAGE, "cannot append to '%s': tar and zip "
+			     "files are written whole", path);
+		goto out;
+	}
 	s->w = kind == MV_SINK_MBOX ? &mv_sink_mbox_writer
 	       : is_archive(s) ? &mv_sink_ar_writer : &maildir_writer;
 	s->fd = s->mbox_fd = s->ar_fd = -1;
@@ -1161,6 +1180,42 @@ void mv_sink_free(struct mv_sink *s)
 	free(s->obuf);
 	free(s->root);
 	free(s);
+}
+
+uint64_t mv_sink_dropped_keywords(const struct mv_sink *s)
+{
+	return s->dropped_kw;
+}
+
+enum mv_err mv_sink_folder_path(enum mv_sink_kind kind, const char *name, char delim,
+				char **out, struct mv_error *e)
+{
+	struct mv_buf rel;
+	enum mv_err rc;
+
+	*out = NULL;
+	if (!name || !name[0])
+		return mv_fail(e, MV_E_USAGE, "a folder needs a name");
+	if (strlen(name) > MV_MAX_FOLDER_NAME)
+		return mv_fail(e, MV_E_LIMIT, "folder name over the limit");
+	if (is_inbox(name)) {
+		name = "INBOX";
+		delim = '\0';
+	}
+	mv_buf_init(&rel, STR_MAX);
+	rc = kind == MV_SINK_MBOX ? mbox_name_of(&rel, name, delim)
+				  : maildir_name_of(&rel, name, delim);
+	if (rc) {
+		mv_buf_release(&rel);
+		return mv_fail(e, rc == MV_E_LIMIT ? MV_E_LIMIT : MV_E_NOMEM,
+			       "cannot map folder name: %s",
+			       rc == MV_E_LIMIT ? "too long" : "out of memory");
+	}
+	if (!rel.data && !(rel.data = (uint8_t *)strdup(""))) {
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	}
+	*out = (char *)rel.data;
+	return MV_OK;
 }
 
 size_t mv_sink_nwarnings(const struct mv_sink *s)

@@ -56,7 +56,11 @@
  *    "Arch.mbox/Sub" -> "Arch%2Embox/Sub.mbox").  Empty components are
  *    handled as for maildir ("/abs" -> "%2Fabs.mbox").  A file that
  *    exists before this sink created it is MV_E_EXISTS: mbox export never
- *    appends to someone else's file.
+ *    appends to someone else's file.  A sink opened with
+ *    mv_sink_open_push(append = 1) appends to such a file instead (push
+ *    decides first what it already holds), provided it is a regular file
+ *    that is empty or ends in LF (else MV_E_PARSE: a "From " line would
+ *    join its last line).
  *    Each message is written as: "From " + meta->mbox_from + "\n" (when
  *    mbox_from is NULL, empty, over 4000 bytes or holds CR or LF:
  *    "From MAILER-DAEMON " + the asctime() form of INTERNALDATE in UTC,
@@ -111,6 +115,24 @@ enum mv_err mv_sink_open(struct mv_sink **out, enum mv_sink_kind kind,
 			 const char *path, struct mv_error *e);
 
 /*
+ * As mv_sink_open; append = 1 (push, maildir and mbox only: MV_E_USAGE for
+ * tar/zip) lets mbox folder files that exist be appended to (see above).
+ * A Maildir sink always adds to what is there.
+ */
+enum mv_err mv_sink_open_push(struct mv_sink **out, enum mv_sink_kind kind,
+			      const char *path, int append, struct mv_error *e);
+
+/*
+ * The path, relative to OUT, that folder name (delimiter delim) maps to
+ * under the layout above: maildir "" (INBOX: OUT itself) or ".A.B", mbox
+ * "INBOX.mbox" or "A/B.mbox".  Only tells; creates nothing.  *out is
+ * malloc'd (the caller frees).  MV_E_USAGE (empty name), MV_E_LIMIT,
+ * MV_E_NOMEM.
+ */
+enum mv_err mv_sink_folder_path(enum mv_sink_kind kind, const char *name, char delim,
+				char **out, struct mv_error *e);
+
+/*
  * Makes the folder exist in the output even if no message goes to it
  * (export keeps empty folders): maildir and tar/zip get its directories,
  * mbox an empty file.  Messages may follow.  Errors as mv_sink_begin.
@@ -152,6 +174,9 @@ void mv_sink_free(struct mv_sink *s);
  * the last then says how many more were left out.  Texts show bytes of
  * names outside printable ASCII as \xNN. */
 size_t mv_sink_nwarnings(const struct mv_sink *s);
+/* Keywords left off messages so far (maildir, tar, zip: past the 26 of a
+ * folder, or not IMAP atoms); each one also gave a warning. */
+uint64_t mv_sink_dropped_keywords(const struct mv_sink *s);
 const char *mv_sink_warning(const struct mv_sink *s, size_t i);
 
 #endif

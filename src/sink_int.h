@@ -58,6 +58,8 @@ enum quote_state { Q_START, Q_MATCH, Q_MID };
 
 struct mv_sink {
 	enum mv_sink_kind kind;
+	int append;                 /* mbox: existing folder files are appended to (push) */
+	uint64_t dropped_kw;        /* keywords left off messages (sink.h) */
 	const struct sink_writer *w;    /* the kind's operations */
 	char *root;                 /* OUT, or the tar/zip file */
 	int64_t now;                /* time of open: directory member mtimes */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,7 +69,43 @@ static enum mv_err mbox_close_file(struct mv_sink *s, struct mv_error *e)
 	return rc;
 }
 
-/* Opens the folder's mbox file: created by this sink, or not at all. */
+/*
+ * Push (s->append): opens an mbox file that exists for appending, with the
+ * file kept open by this sink as if it had created it.  MV_E_NOTFOUND
+ * (e untouched) when there is no such file.  The file must be a regular
+ * file (never followed through a symbolic link) that is empty or ends in
+ * LF: a "From " line after a last line without one would join that line
+ * and change the message before it.
+ */
+static enum mv_err mbox_open_existing(struct mv_sink *s, struct folder *f,
+				      struct mv_error *e)
+{
+	struct stat st;
+	uint8_t last;
+	int fd = open(f->where, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0 && errno == ENOENT)
+		return MV_E_NOTFOUND;
+	if (fd < 0)
+		return mv_fail(e, MV_E_IO, "cannot open '%s': %s", f->where,
+			       strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mv_fail(e, MV_E_IO, "cannot append to '%s': not a regular file",
+			       f->where);
+	}
+	if (st.st_size > 0 && (pread(fd, &last, 1, st.st_size - 1) != 1 || last != '\n')) {
+		close(fd);
+		return mv_fail(e, MV_E_PARSE, "cannot append to '%s': its last line "
+			       "has no line end", f->where);
+	}
+	s->mbox_fd = fd;
+	f->mbox_created = 1;
+	return MV_OK;
+}
+
+/* Opens the folder's mbox file: created by this sink, or not at all
+ * (push: or one that exists, see mbox_open_existing). */
 static enum mv_err mbox_open_file(struct mv_sink *s, struct folder *f,
 				  struct mv_error *e)
 {
@@ -88,6 +125,9 @@ static enum mv_err mbox_open_file(struct mv_sink *s, struct folder *f,
 		if (s->mbox_fd < 0)
 			return mv_fail(e, MV_E_IO, "cannot open '%s': %s", f->where,
 				       strerror(errno));
+	} else if (s->append && (rc = mbox_open_existing(s, f, e)) != MV_E_NOTFOUND) {
+		if (rc)
+			return rc;
 	} else {
 		if ((s->mbox_fd = mv_sink_create_file(f->where)) < 0)
 			return mv_fail(e, errno == EEXIST ? MV_E_EXISTS : MV_E_IO,

@@ -103,8 +103,9 @@ push "imaps://alice@127.0.0.1:$TPORT" --password-file "$T/wrong.pass"
 expect_rc 7 "push with a wrong password exits 7"
 mvrun push "$arch" "imaps://alice@127.0.0.1:$TPORT" --identity "$id" --password-file "$TPASS"
 expect_rc 8 "push to a server whose CA is unknown exits 8"
-mvrun push "$arch" "maildir:$T/x" --identity "$id"
-expect_rc 2 "push to a local target says it is not supported (usage)"
+mvrun push "$arch" "maildir:$T/x" --identity "$id" --password-file "$TPASS"
+expect_rc 2 "IMAP options with a local target are a usage error (t45 tests local targets)"
+check "the refused local push wrote nothing" [ ! -e "$T/x" ]
 
 # A push killed midway, then rerun, with push's record and without it:
 # complete, no duplicates.

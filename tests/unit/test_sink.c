@@ -969,6 +969,138 @@ static void test_warning_cap(void)
 	free(out);
 }
 
+/* ---- push: folder paths, appending to mbox files, dropped keywords ---- */
+
+static int path_is(enum mv_sink_kind k, const char *name, char delim, const char *want)
+{
+	struct mv_error e;
+	char *got = NULL;
+	int ok;
+
+	mv_error_clear(&e);
+	ok = mv_sink_folder_path(k, name, delim, &got, &e) == MV_OK && strcmp(got, want) == 0;
+	if (!ok)
+		printf("# folder path of '%s': '%s', want '%s'\n", name, got ? got : "(error)", want);
+	free(got);
+	return ok;
+}
+
+static enum mv_err put(struct mv_sink *s, const char *folder, const char *data,
+		       const char *const *kw, size_t nkw, struct mv_error *e)
+{
+	struct mv_msgmeta m = { 0 };
+	enum mv_err rc;
+
+	m.folder = folder;
+	m.delim = '/';
+	m.size = strlen(data);
+	m.internaldate = 1700000000;
+	m.keywords = kw;
+	m.nkeywords = nkw;
+	if ((rc = mv_sink_begin(s, &m, e)) || (rc = mv_sink_write(s, data, m.size, e)))
+		return rc;
+	return mv_sink_end(s, e);
+}
+
+static int mbox_count(const char *path)
+{
+	struct mv_mbox *mb = NULL;
+	struct mv_error e;
+	const char *from;
+	size_t flen;
+	uint64_t off;
+	int has = 1, n = 0;
+
+	mv_error_clear(&e);
+	if (mv_mbox_open(&mb, path, MV_MBOXRD, &e))
+		return -1;
+	while (mv_mbox_next(mb, &has, &from, &flen, &off, &e) == MV_OK && has)
+		n++;
+	mv_mbox_free(mb);
+	return n;
+}
+
+static void test_push(void)
+{
+	char *root = path_of(base_dir, "pa"), *md = path_of(base_dir, "pm");
+	char *inbox = path_of(root, "INBOX.mbox"), *bad = path_of(root, "Bad.mbox");
+	const char *kw[27];
+	char names[27][16];
+	struct mv_sink *s = NULL;
+	struct mv_error e;
+	enum mv_err rc;
+	int fd;
+
+	T_CHECK("folder paths: maildir INBOX is the root, A/B is .A.B",
+		path_is(MV_SINK_MAILDIR, "inbox", '/', "") &&
+		path_is(MV_SINK_MAILDIR, "A/B", '/', ".A.B"));
+	T_CHECK("folder paths: mbox INBOX.mbox and Work/Projects.mbox",
+		path_is(MV_SINK_MBOX, "INBOX", '.', "INBOX.mbox") &&
+		path_is(MV_SINK_MBOX, "Work/Projects", '/', "Work/Projects.mbox"));
+
+	mv_error_clear(&e);
+	rc = mv_sink_open_push(&s, MV_SINK_TAR, bad, 1, &e);
+	T_CHECK("a push sink cannot append to tar", rc == MV_E_USAGE && !s);
+
+	mv_error_clear(&e);
+	rc = mv_sink_open_push(&s, MV_SINK_MBOX, root, 1, &e);
+	rc = rc ? rc : put(s, "INBOX", "Subject: one\n\n1\n", NULL, 0, &e);
+	rc = rc ? rc : mv_sink_close(s, &e);
+	mv_sink_free(s);
+	s = NULL;
+	T_CHECK("a push sink creates a missing mbox file", rc == MV_OK && mbox_count(inbox) == 1);
+
+	mv_error_clear(&e);
+	rc = mv_sink_open(&s, MV_SINK_MBOX, root, &e);
+	rc = rc ? rc : put(s, "INBOX", "Subject: two\n\n2\n", NULL, 0, &e);
+	mv_sink_free(s);
+	s = NULL;
+	T_CHECK("export still refuses an mbox file it did not create",
+		rc == MV_E_EXISTS && mbox_count(inbox) == 1);
+
+	mv_error_clear(&e);
+	rc = mv_sink_open_push(&s, MV_SINK_MBOX, root, 1, &e);
+	rc = rc ? rc : put(s, "INBOX", "Subject: two\n\nno final LF", NULL, 0, &e);
+	rc = rc ? rc : mv_sink_close(s, &e);
+	mv_sink_free(s);
+	s = NULL;
+	T_CHECK("a push sink appends to an existing mbox file",
+		rc == MV_OK && mbox_count(inbox) == 2);
+
+	fd = open(bad, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd >= 0) {
+		if (write(fd, "From x Thu Jan  1 00:00:00 2015\n\ncut", 36) != 36)
+			printf("# short write\n");
+		close(fd);
+	}
+	mv_error_clear(&e);
+	rc = mv_sink_open_push(&s, MV_SINK_MBOX, root, 1, &e);
+	rc = rc ? rc : mv_sink_folder(s, "Bad", '/', &e);
+	mv_sink_free(s);
+	s = NULL;
+	T_CHECK("a push sink refuses an mbox file whose last line has no line end",
+		rc == MV_E_PARSE && strstr(e.msg, "no line end"));
+
+	for (int i = 0; i < 27; i++) {
+		snprintf(names[i], sizeof names[i], "k%02d", i);
+		kw[i] = names[i];
+	}
+	mv_error_clear(&e);
+	rc = mv_sink_open_push(&s, MV_SINK_MAILDIR, md, 1, &e);
+	rc = rc ? rc : put(s, "INBOX", "Subject: 20\n\n", kw, 20, &e);
+	rc = rc ? rc : put(s, "INBOX", "Subject: 7 more\n\n", kw + 20, 7, &e);
+	T_CHECK("the 27th keyword of a Maildir folder is counted as dropped",
+		rc == MV_OK && mv_sink_dropped_keywords(s) == 1 && mv_sink_nwarnings(s) == 1 &&
+		strstr(mv_sink_warning(s, 0), "'k26'"));
+	if (s)
+		mv_sink_close(s, &e);
+	mv_sink_free(s);
+	free(root);
+	free(md);
+	free(inbox);
+	free(bad);
+}
+
 /* ---- everything under base_dir ---- */
 
 static int perm_bad;
@@ -1017,11 +1149,12 @@ int main(void)
 	test_archive(MV_SINK_TAR, "out.tar", py_tar);
 	test_archive(MV_SINK_ZIP, "out.zip", py_zip);
 	test_warning_cap();
+	test_push();
 
 	{
 		/* Every sink stayed inside its OUT: nothing else appeared. */
 		static const char *const want[] = { "md", "mb", "mb1", "out.tar",
-						    "out.zip", "many.tar" };
+						    "out.zip", "many.tar", "pa", "pm" };
 		DIR *d = opendir(base_dir);
 		struct dirent *de;
 		size_t n = 0, known = 0;
@@ -1035,7 +1168,7 @@ int main(void)
 		}
 		if (d)
 			closedir(d);
-		T_CHECK("nothing is written outside the sinks' paths", n == 6 && known == 6);
+		T_CHECK("nothing is written outside the sinks' paths", n == 8 && known == 8);
 	}
 	nftw(base_dir, perm_cb, 16, FTW_PHYS);
 	T_CHECK("no file or directory written is group/other accessible", perm_bad == 0);
