@@ -161,7 +161,7 @@ out:
 static enum mv_err hash_file(struct local_job *x, const char *path, uint8_t out[32],
 			     uint64_t *size, struct mv_error *e)
 {
-	struct mv_blake2b *h = mv_vault_content_hasher(x->v);
+	struct mv_hmac *h = mv_vault_content_hasher(x->v);
 	int fd = -1;
 	enum mv_err rc = MV_OK;
 
@@ -183,14 +183,14 @@ static enum mv_err hash_file(struct local_job *x, const char *path, uint8_t out[
 		}
 		if (r == 0)
 			break;
-		mv_blake2b_update(h, x->buf, (size_t)r);
+		mv_hmac_update(h, x->buf, (size_t)r);
 		*size += (uint64_t)r;
 	}
-	mv_blake2b_final(h, out);
+	mv_hmac_final(h, out);
 out:
 	if (fd >= 0)
 		close(fd);
-	mv_blake2b_free(h);
+	mv_hmac_free(h);
 	return rc;
 }
 
@@ -274,7 +274,7 @@ enum mv_err mv_local_load_maildir(struct local_job *x, const char *dir, int all,
 enum mv_err mv_local_load_mbox(struct local_job *x, const char *path, struct mv_error *e)
 {
 	struct mv_mbox *mb = NULL;
-	struct mv_blake2b *h = NULL;
+	struct mv_hmac *h = NULL;
 	enum mv_err rc;
 
 	if ((rc = mv_mbox_open(&mb, path, MV_MBOXRD, e)))
@@ -300,18 +300,18 @@ enum mv_err mv_local_load_mbox(struct local_job *x, const char *path, struct mv_
 			break;
 		}
 		while ((rc = mv_mbox_read(mb, x->buf, BUFSZ, &got, e)) == MV_OK && got) {
-			mv_blake2b_update(h, x->buf, got);
+			mv_hmac_update(h, x->buf, got);
 			t->size += got;
 			t->last = x->buf[got - 1];
 		}
 		if (rc)
 			break;
-		mv_blake2b_final(h, t->hash);
-		mv_blake2b_free(h);
+		mv_hmac_final(h, t->hash);
+		mv_hmac_free(h);
 		h = NULL;
 		t->hashed = 1;
 	}
-	mv_blake2b_free(h);
+	mv_hmac_free(h);
 	mv_mbox_free(mb);
 	if (rc)
 		mv_error_prefix(e, "cannot read '%s' as mboxrd", path);
@@ -369,7 +369,7 @@ static size_t find_hash(struct local_job *x, const uint8_t h[32], uint64_t size)
 }
 
 struct lf_ctx {
-	struct mv_blake2b *h;
+	struct mv_hmac *h;
 	uint8_t last;
 };
 
@@ -379,7 +379,7 @@ static enum mv_err lf_out(void *ctx, const uint8_t *p, size_t n, struct mv_error
 
 	(void)e;
 	if (n) {
-		mv_blake2b_update(c->h, p, n);
+		mv_hmac_update(c->h, p, n);
 		c->last = p[n - 1];
 	}
 	return MV_OK;
@@ -402,11 +402,11 @@ enum mv_err mv_local_lf_hash(struct local_job *x, const struct mv_entry *en, siz
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		rc = mv_vault_read_blob(x->v, &en->blob, lf_out, &c, e);
 		if (rc == MV_OK && c.last != '\n') {
-			mv_blake2b_update(c.h, "\n", 1);
-			mv_blake2b_final(c.h, x->lf[i]);
+			mv_hmac_update(c.h, "\n", 1);
+			mv_hmac_final(c.h, x->lf[i]);
 			x->lf_state[i] = 1;
 		}
-		mv_blake2b_free(c.h);
+		mv_hmac_free(c.h);
 		if (rc)
 			return rc;
 	}
