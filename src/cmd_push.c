@@ -37,9 +37,10 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 		}
 		fprintf(stderr, "{\"event\":\"done\",\"version\":%u,\"dry_run\":%d,"
 			"\"appended\":%llu,\"present\":%llu,\"refused\":%llu,"
-			"\"dropped_keywords\":%llu}\n", version, dry,
+			"\"dropped_keywords\":%llu,\"reconnects\":%llu}\n", version, dry,
 			(unsigned long long)r->appended, (unsigned long long)r->present,
-			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords);
+			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords,
+			(unsigned long long)r->reconnects);
 	} else if (!cli_quiet) {
 		printf("%sversion %u: %llu messages %s, %llu already on the target",
 		       dry ? "dry run, " : "", version, (unsigned long long)r->appended,
@@ -51,6 +52,8 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 		if (r->present_by_record)
 			printf(" (%llu known from push's record)",
 			       (unsigned long long)r->present_by_record);
+		if (r->reconnects)
+			printf(", after %llu reconnections", (unsigned long long)r->reconnects);
 		printf("\nappend: %s%s%s\n", r->multiappend ? "MULTIAPPEND" : "single APPEND",
 		       r->literal_plus ? ", LITERAL+" : "", r->binary ? ", BINARY" : "");
 		for (size_t i = 0; i < r->nf; i++) {
