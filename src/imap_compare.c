@@ -69,6 +69,20 @@ static enum mv_err diff_meta(struct mv_imap_diff_report *dr, struct mv_imap_diff
 	return MV_OK;
 }
 
+/*
+ * 1 when a target message left has a size that a rendering of a message
+ * of raw bytes could have: a rendering at most doubles the bytes (each
+ * bare CR or LF becomes CRLF) and at least keeps two of three (CR CR LF
+ * becomes CR LF).  Saves reading messages that cannot match.
+ */
+static int size_in_reach(const struct mv_px *x, uint64_t raw)
+{
+	for (size_t k = 0; k < x->nh; k++)
+		if (!x->h[k].used && x->h[k].size <= 2 * raw + 2 && 3 * x->h[k].size + 3 >= 2 * raw)
+			return 1;
+	return 0;
+}
+
 static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 			       struct mv_imap_diff_folder *df, const struct mv_folder *f,
 			       struct mv_error *e)
@@ -128,7 +142,7 @@ static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 	for (size_t k = 0; k < x->nh; k++)
 		left += !x->h[k].used;
 	for (size_t i = 0; i < f->n && left; i++) {
-		if (done[i])
+		if (done[i] || !size_in_reach(x, f->e[i].blob.raw_size))
 			continue;
 		if ((rc = mv_px_form(x, &f->e[i], &forms[i], e)))
 			goto out;
