@@ -71,13 +71,48 @@ static void feed_crlf(struct mv_render *r, uint8_t c)
 	}
 }
 
+/* Bytes every rendering keeps as they are (no CR waits before them). */
+static void put_run(struct mv_render *r, const uint8_t *p, size_t n)
+{
+	r->prev = p[n - 1];
+	while (n) {
+		size_t k = sizeof r->buf - r->nbuf;
+
+		if (k == 0) {
+			r->emit(r->ctx, r->buf, r->nbuf);
+			r->nbuf = 0;
+			continue;
+		}
+		if (k > n)
+			k = n;
+		memcpy(r->buf + r->nbuf, p, k);
+		r->nbuf += k;
+		p += k;
+		n -= k;
+	}
+}
+
 void mv_render_feed(struct mv_render *r, const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+
+		/* Most of a message is neither CR, LF nor NUL: in runs. */
+		while (!r->cr && j < n && p[j] != '\r' && p[j] != '\n' && p[j] != 0)
+			j++;
+		if (j > i) {
+			put_run(r, p + i, j - i);
+			i = j;
+			continue;
+		}
 		if (r->form == MV_FORM_SERVER)
 			feed_server(r, p[i]);
 		else
 			feed_crlf(r, p[i]);
+		i++;
+	}
 }
 
 void mv_render_end(struct mv_render *r)

@@ -12,7 +12,7 @@
 #include "t.h"
 
 struct out {
-	uint8_t b[8192];
+	uint8_t b[32768];
 	size_t n;
 	int overflow;
 };
@@ -84,6 +84,26 @@ int main(void)
 		renders(MV_FORM_CRLF, S("x\r\r\ny"), S("x\r\n\r\ny")));
 	T_CHECK("crlf: LF CR becomes CRLF CRLF",
 		renders(MV_FORM_CRLF, S("x\n\ry"), S("x\r\n\r\ny")));
+
+	/* Long runs of plain bytes, across the internal buffer. */
+	{
+		static char in[18003], want[18005];
+		size_t wn = 0;
+
+		memset(in, 'a', 9000);
+		memcpy(in + 9000, "\n\0\r", 3);
+		memset(in + 9003, 'b', 9000);
+		memcpy(want, in, 9000);
+		memcpy(want + 9000, "\r\n\x80\r", 4);
+		memcpy(want + 9004, in + 9003, 9000);
+		wn = 18004;
+		T_CHECK("server: runs of 9000 plain bytes around LF, NUL and CR",
+			renders(MV_FORM_SERVER, in, sizeof in, want, wn));
+		memcpy(want + 9000, "\r\n\0\r\n", 5);
+		memcpy(want + 9005, in + 9003, 9000);
+		T_CHECK("crlf: runs of 9000 plain bytes around LF, NUL and CR",
+			renders(MV_FORM_CRLF, in, sizeof in, want, 18005));
+	}
 
 	/* Output past the internal buffer comes out whole and in order. */
 	{
