@@ -13,7 +13,9 @@
 #    target's messages are the same, checked by imaplib);
 #  - a message deleted on the target is reported missing, one replaced by
 #    another of the same date and size (as the server counts it) is
-#    reported altered: exit 4.
+#    reported altered: exit 4;
+#  - an archive pulled from an mbox (LF) is pushed, found again without
+#    the record, and verified.
 . "$(dirname "$0")/../e2e/lib.sh"
 need_bin "$MV_ASAN"
 IMAP=$MV_TOP/tests/imap
@@ -99,5 +101,26 @@ va
 expect_rc 4 "verify --against (text) exits 4 too"
 check "the text report names the folder's missing and altered message" \
 	grep -q 'INBOX -> INBOX: 7 messages, 5 match (1 of them differ only in line ends/NUL as the server stores them), 1 MISSING, 1 ALTERED' "$T/out"
+
+# An archive pulled from an mbox (LF line ends, a quoted From line) into
+# another folder: found again without the record, verified.
+printf 'From a@example.org Tue Nov 14 22:13:30 2023\nSubject: mbox one\n\nhello\n>From the start\n\nFrom b@example.org Tue Nov 14 22:13:31 2023\nSubject: mbox two\n\nbye\n' >"$T/in.mbox"
+mvrun pull "mbox:$T/in.mbox" "$T/b.mv" --identity "$id"
+expect_rc 0 "pull mbox: of 2 messages exits 0"
+pushb() { mvrun --log-json push "$T/b.mv" "imaps://alice@127.0.0.1:$TPORT" --identity "$id" --cacert "$TCA" --password-file "$TPASS" --map INBOX=Mbox "$@"; }
+pushb
+expect_rc 0 "push of the mbox archive into Mbox exits 0"
+pushb --no-state
+check "push --no-state of it again finds both present and appends nothing" \
+	grep -q '"event":"done".*"appended":0,"present":2' "$T/err"
+mvrun verify "$T/b.mv" --against "imaps://alice@127.0.0.1:$TPORT" --identity "$id" --cacert "$TCA" --password-file "$TPASS" --map INBOX=Mbox --json
+expect_rc 0 "verify --against the Mbox folder exits 0"
+check "it counts both as matching only as the server stores them" \
+	grep -q '"event":"result","version":1,"match":true,.*"rendered":2' "$T/out"
+rd manifest >"$T/d3.json"
+check "the target's Mbox folder holds the 2 messages once, in CRLF (imaplib)" "$PY" -c "
+import json, sys
+m = json.load(open('$T/d3.json'))['folders']['Mbox']['messages']
+sys.exit(0 if sorted(v['size'] for v in m.values()) == [26, 44] else 1)"
 
 finish
