@@ -556,18 +556,22 @@ int cmd_verify_against(int argc, char **argv)
 			cli_json_str(stdout, f->source);
 			fputs(",\"target\":", stdout);
 			cli_json_str(stdout, f->target ? f->target : "");
-			printf(",\"messages\":%llu,\"matched\":%llu,\"missing\":%llu,"
-			       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
+			printf(",\"messages\":%llu,\"matched\":%llu,\"rendered\":%llu,"
+			       "\"missing\":%llu,\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,"
+			       "\"dates\":%llu}\n",
 			       (unsigned long long)f->messages, (unsigned long long)f->matched,
+			       (unsigned long long)f->rendered,
 			       (unsigned long long)f->missing, (unsigned long long)f->extra,
 			       (unsigned long long)f->altered, (unsigned long long)f->flags,
 			       (unsigned long long)f->dates);
 		}
 		printf("{\"event\":\"result\",\"version\":%u,\"match\":%s,\"missing\":%llu,"
-		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
+		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu,"
+		       "\"rendered\":%llu}\n",
 		       c.number, bad ? "false" : "true", (unsigned long long)rep.missing,
 		       (unsigned long long)rep.extra, (unsigned long long)rep.altered,
-		       (unsigned long long)rep.flags, (unsigned long long)rep.dates);
+		       (unsigned long long)rep.flags, (unsigned long long)rep.dates,
+		       (unsigned long long)rep.rendered);
 	} else {
 		printf("version %u against %s:\n", c.number, target);
 		for (size_t i = 0; i < rep.nf; i++) {
@@ -576,6 +580,9 @@ int cmd_verify_against(int argc, char **argv)
 			printf("  %s -> %s%s: %llu messages, %llu match", f->source,
 			       f->target ? f->target : "?", f->absent ? " (ABSENT)" : "",
 			       (unsigned long long)f->messages, (unsigned long long)f->matched);
+			if (f->rendered)
+				printf(" (%llu of them differ only in line ends/NUL as the server "
+				       "stores them)", (unsigned long long)f->rendered);
 			if (f->missing)
 				printf(", %llu MISSING", (unsigned long long)f->missing);
 			if (f->altered)
@@ -594,9 +601,16 @@ int cmd_verify_against(int argc, char **argv)
 			       rep.items[i].src_uid, rep.items[i].dst_uid);
 		if (rep.more)
 			printf("  ... and %zu more differences\n", rep.more);
-		printf(bad ? "the target DIFFERS from version %u\n"
-			   : "the target matches version %u: every message, byte for byte, "
-			     "with its flags, keywords and date\n", c.number);
+		if (bad)
+			printf("the target DIFFERS from version %u\n", c.number);
+		else if (rep.rendered)
+			printf("the target matches version %u: every message with its flags, "
+			       "keywords and date, %llu of them as the server stores them (line "
+			       "ends, NUL), the others byte for byte\n", c.number,
+			       (unsigned long long)rep.rendered);
+		else
+			printf("the target matches version %u: every message, byte for byte, "
+			       "with its flags, keywords and date\n", c.number);
 	}
 	rc = bad ? EX_CORRUPT : EX_OK;
 	cli_state_save(v);

@@ -69,6 +69,20 @@ static enum mv_err diff_meta(struct mv_imap_diff_report *dr, struct mv_imap_diff
 	return MV_OK;
 }
 
+/*
+ * 1 when a target message left has a size that a rendering of a message
+ * of raw bytes could have: a rendering at most doubles the bytes (each
+ * bare CR or LF becomes CRLF) and at least keeps two of three (CR CR LF
+ * becomes CR LF).  Saves reading messages that cannot match.
+ */
+static int size_in_reach(const struct mv_px *x, uint64_t raw)
+{
+	for (size_t k = 0; k < x->nh; k++)
+		if (!x->h[k].used && x->h[k].size <= 2 * raw + 2 && 3 * x->h[k].size + 3 >= 2 * raw)
+			return 1;
+	return 0;
+}
+
 static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 			       struct mv_imap_diff_folder *df, const struct mv_folder *f,
 			       struct mv_error *e)
@@ -76,7 +90,11 @@ static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 	struct mv_buf name;
 	char *tpath = NULL;
 	struct mv_px_sel sel;
+	/* done[i]: 1 matched by its bytes, 2 by a rendering of them; pair[i]:
+	 * the target message (index in x->h). */
 	uint8_t *done = NULL;
+	struct mv_srvform **forms = NULL;
+	size_t *pair = NULL, left = 0;
 	enum mv_err rc = MV_OK;
 
 	mv_buf_init(&name, MV_MAX_FOLDER_NAME * 8);
@@ -101,52 +119,112 @@ static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 	/* Every message of the target is read once and hashed. */
 	for (size_t k = 0; k < x->nh; k++)
 		x->h[k].cand = 1;
-	if ((rc = mv_px_hash_candidates(x, e)))
+	if ((rc = mv_px_hash_candidates(x, 0, e)))
 		goto out;
-	if (f->n && !(done = calloc(f->n, 1))) {
+	if (f->n && (!(done = calloc(f->n, 1)) || !(forms = calloc(f->n, sizeof *forms)) ||
+		     !(pair = calloc(f->n, sizeof *pair)))) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	/* Same bytes first, then same size and date (altered), else missing. */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < f->n; i++) {
-			const struct mv_entry *en = &f->e[i];
-			int64_t d = INT64_MIN;
-			int tz;
-			struct mv_px_have *m = NULL;
+	/* Same bytes first. */
+	for (size_t i = 0; i < f->n; i++)
+		for (size_t k = 0; k < x->nh && !done[i]; k++) {
+			struct mv_px_have *h = &x->h[k];
 
-			if (done[i])
-				continue;
-			mv_imapdate_parse(en->date, strlen(en->date), &d, &tz);
-			for (size_t k = 0; k < x->nh && !m; k++) {
-				struct mv_px_have *h = &x->h[k];
-
-				if (h->used)
-					continue;
-				if (pass == 0 ? h->hashed && memcmp(h->hash, en->blob.content_hash, 32) == 0
-					      : h->size == en->blob.raw_size && h->date == d)
-					m = h;
+			if (!h->used && h->hashed &&
+			    memcmp(h->hash, f->e[i].blob.content_hash, 32) == 0) {
+				h->used = done[i] = 1;
+				pair[i] = k;
 			}
-			if (!m && pass == 0)
-				continue;
-			done[i] = 1;
-			if (!m) {
-				df->missing++;
-				dr->missing++;
-				diff_item(dr, "missing", df->source, en->uid, 0);
-				continue;
-			}
-			m->used = 1;
-			if (pass == 1) {
-				df->altered++;
-				dr->altered++;
-				diff_item(dr, "altered", df->source, en->uid, m->uid);
-				continue;
-			}
-			df->matched++;
-			if ((rc = diff_meta(dr, df, en, d, m, e)))
-				goto out;
 		}
+	/* Then the same bytes as the server renders them (srvform.h), for
+	 * the messages left while target messages are left: each is read. */
+	for (size_t k = 0; k < x->nh; k++)
+		left += !x->h[k].used;
+	for (size_t i = 0; i < f->n && left; i++) {
+		if (done[i] || !size_in_reach(x, f->e[i].blob.raw_size))
+			continue;
+		if ((rc = mv_px_form(x, &f->e[i], &forms[i], e)))
+			goto out;
+		for (size_t k = 0; k < x->nh && !done[i] && forms[i]->differs; k++) {
+			struct mv_px_have *h = &x->h[k];
+
+			if (!h->used && h->hashed && mv_srvform_match(forms[i], h->size, h->hash)) {
+				h->used = 1;
+				done[i] = 2;
+				pair[i] = k;
+				left--;
+			}
+		}
+	}
+	/* A NUL shows as 0x80 in Dovecot's BODY[]: where the server offers
+	 * BINARY, its BINARY[] may be the exact bytes after all (it also
+	 * decodes base64 and quoted-printable parts, so it serves only as a
+	 * second look). */
+	if (mv_imapc_has(x->c, "BINARY")) {
+		int any = 0;
+
+		for (size_t k = 0; k < x->nh; k++)
+			x->h[k].cand = 0;
+		for (size_t i = 0; i < f->n; i++)
+			if (done[i] == 2 && forms[i]->has_nul)
+				x->h[pair[i]].cand = any = 1;
+		if (any && (rc = mv_px_hash_candidates(x, 1, e)))
+			goto out;
+		for (size_t i = 0; any && i < f->n; i++) {
+			const struct mv_px_have *h = &x->h[pair[i]];
+
+			if (done[i] == 2 && h->bhashed &&
+			    memcmp(h->bhash, f->e[i].blob.content_hash, 32) == 0)
+				done[i] = 1;
+		}
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mv_entry *en = &f->e[i];
+		int64_t d = INT64_MIN;
+		int tz;
+
+		if (!done[i])
+			continue;
+		mv_imapdate_parse(en->date, strlen(en->date), &d, &tz);
+		df->matched++;
+		if (done[i] == 2) {
+			df->rendered++;
+			dr->rendered++;
+		}
+		if ((rc = diff_meta(dr, df, en, d, &x->h[pair[i]], e)))
+			goto out;
+	}
+	/* The rest: the size (or a rendering's) and date of a target message
+	 * left (altered), else missing. */
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mv_entry *en = &f->e[i];
+		int64_t d = INT64_MIN;
+		int tz;
+		struct mv_px_have *m = NULL;
+
+		if (done[i])
+			continue;
+		mv_imapdate_parse(en->date, strlen(en->date), &d, &tz);
+		for (size_t k = 0; k < x->nh && !m; k++) {
+			struct mv_px_have *h = &x->h[k];
+
+			if (!h->used && h->date == d &&
+			    (h->size == en->blob.raw_size ||
+			     (forms[i] && mv_srvform_size(forms[i], h->size))))
+				m = h;
+		}
+		if (!m) {
+			df->missing++;
+			dr->missing++;
+			diff_item(dr, "missing", df->source, en->uid, 0);
+			continue;
+		}
+		m->used = 1;
+		df->altered++;
+		dr->altered++;
+		diff_item(dr, "altered", df->source, en->uid, m->uid);
+	}
 	for (size_t k = 0; k < x->nh; k++)
 		if (!x->h[k].used) {
 			df->extra++;
@@ -155,6 +233,8 @@ static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 		}
 out:
 	free(done);
+	free(pair);
+	mv_px_forms_free(forms, f->n);
 	free(tpath);
 	mv_buf_release(&name);
 	return rc;

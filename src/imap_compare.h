@@ -6,6 +6,13 @@
  * (imap_push.h: --map, special-use role, same path).  Every message of the
  * target folder is fetched with .PEEK and hashed under the archive's
  * content key; nothing on the target changes.
+ *
+ * A target message matches a version message when its BODY[] bytes are
+ * the message's bytes, or their rendering by the server (srvform.h: the
+ * line ends of a message with bare CR or LF, NUL shown as 0x80; where
+ * BINARY is offered, a message with NUL is looked at once more with
+ * BINARY[] for its exact bytes).  Those matched only as rendered are
+ * counted apart ("rendered"), not as differences.
  */
 #ifndef MV_IMAP_COMPARE_H
 #define MV_IMAP_COMPARE_H
@@ -23,6 +30,7 @@ struct mv_imap_diff_folder {
 	char *source, *target;         /* UTF-8, '/' */
 	int absent;                    /* the target has no such folder */
 	uint64_t messages, matched;    /* in the version; found by bytes */
+	uint64_t rendered;             /* of matched: only as the server renders them */
 	uint64_t missing, extra, altered, flags, dates;
 };
 
@@ -37,6 +45,7 @@ struct mv_imap_diff_report {
 	size_t nf;
 	struct mv_imap_diff_item *items;   /* at most 10000 */
 	size_t nitems, more;           /* more: items left out past that */
+	uint64_t rendered;             /* matched only as the server renders them */
 	uint64_t missing, extra, altered, flags, dates;
 };
 
@@ -46,9 +55,9 @@ void mv_imap_diff_release(struct mv_imap_diff_report *r);
 /*
  * Compares the folders of ix (a version loaded with mv_vault_load_index;
  * the vault unlocked for reading) with the account: a version message is
- * matched by its bytes, then checked for flags, keywords and INTERNALDATE
- * ("flags", "date"); unmatched ones with the size and date of an
- * unmatched target message are "altered", the rest "missing"; target
+ * matched by its bytes (or their rendering), then checked for flags, keywords and INTERNALDATE
+ * ("flags", "date"); unmatched ones with the size (or a rendering's) and
+ * date of an unmatched target message are "altered", the rest "missing"; target
  * messages left over are "extra".  The report (*r, the caller releases it
  * whatever the result) is complete when MV_OK.  Changes nothing.  Errors
  * as imap_client.h (MV_E_NET: the connection was lost; no reconnection),

@@ -28,6 +28,96 @@ void mv_imap_push_report_release(struct mv_imap_push_report *r)
 
 /* ---- one folder ---- */
 
+/* 1 when an unused target message has this date. */
+static int date_on_target(const struct mv_px *x, int64_t d)
+{
+	for (size_t k = 0; k < x->nh; k++)
+		if (!x->h[k].used && x->h[k].date == d)
+			return 1;
+	return 0;
+}
+
+/*
+ * Finds the version's messages that the target folder (p->s.h, listed)
+ * holds by their bytes, and marks them found[i] = 3: first with their
+ * exact size and bytes; then, for those left whose date an unused target
+ * message has, as the server renders them (srvform.h: line ends, NUL),
+ * reading such a message only then.  Candidates are those of the same
+ * date and size, fetched (BODY.PEEK[]) and hashed.
+ */
+static enum mv_err find_by_bytes(struct push *p, uint8_t *found, struct mv_error *e)
+{
+	const struct mv_folder *f = p->f;
+	struct mv_px *x = &p->s;
+	enum mv_err rc;
+	int more = 0;
+
+	/* The exact prefilter: size and date. */
+	for (size_t i = 0; i < f->n; i++) {
+		int64_t d;
+		int tz;
+
+		if (found[i] || p->es[i].state == E_REFUSED ||
+		    mv_imapdate_parse(f->e[i].date, strlen(f->e[i].date), &d, &tz) != 0)
+			continue;
+		for (size_t k = 0; k < x->nh; k++)
+			if (!x->h[k].used && x->h[k].size == f->e[i].blob.raw_size &&
+			    x->h[k].date == d)
+				x->h[k].cand = 1;
+	}
+	if ((rc = mv_px_hash_candidates(x, 0, e)))
+		return rc;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mv_entry *en = &f->e[i];
+
+		if (found[i] || p->es[i].state == E_REFUSED)
+			continue;
+		for (size_t k = 0; k < x->nh && !found[i]; k++)
+			if (x->h[k].hashed && !x->h[k].used &&
+			    x->h[k].size == en->blob.raw_size &&
+			    memcmp(x->h[k].hash, en->blob.content_hash, 32) == 0) {
+				found[i] = 3;
+				x->h[k].used = 1;
+			}
+	}
+	/* The renderings, of the messages left whose date is on the target:
+	 * a version pulled from Maildir or mbox holds LF line ends, which
+	 * the server stores as CRLF (another size, other bytes). */
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mv_entry *en = &f->e[i];
+		int64_t d;
+		int tz;
+
+		if (found[i] || p->es[i].state == E_REFUSED ||
+		    mv_imapdate_parse(en->date, strlen(en->date), &d, &tz) != 0 ||
+		    !date_on_target(x, d))
+			continue;
+		if ((rc = mv_px_form(x, en, &p->forms[i], e)))
+			return rc;
+		if (!p->forms[i]->differs)
+			continue;
+		for (size_t k = 0; k < x->nh; k++)
+			if (!x->h[k].used && x->h[k].date == d &&
+			    mv_srvform_size(p->forms[i], x->h[k].size))
+				x->h[k].cand = more = 1;
+	}
+	if (!more)
+		return MV_OK;
+	if ((rc = mv_px_hash_candidates(x, 0, e)))
+		return rc;
+	for (size_t i = 0; i < f->n; i++) {
+		if (found[i] || !p->forms[i] || !p->forms[i]->differs)
+			continue;
+		for (size_t k = 0; k < x->nh && !found[i]; k++)
+			if (x->h[k].hashed && !x->h[k].used &&
+			    mv_srvform_match(p->forms[i], x->h[k].size, x->h[k].hash)) {
+				found[i] = 3;
+				x->h[k].used = 1;
+			}
+	}
+	return MV_OK;
+}
+
 /*
  * Decides the fate of the version's messages from what the target folder
  * holds now (p->s.h, listed): present by push's memory of this run's
@@ -38,11 +128,12 @@ static enum mv_err sort_out(struct push *p, const struct mv_entry **todo, size_t
 {
 	const struct mv_folder *f = p->f;
 	struct mv_px *x = &p->s;
-	uint8_t *by_record = NULL;
+	/* found[i]: 1 this run's APPENDUID, 2 the record, 3 its bytes. */
+	uint8_t *found = NULL;
 	size_t stored = 0, lost = 0;
 	enum mv_err rc;
 
-	if (f->n && !(by_record = calloc(f->n, 1)))
+	if (f->n && !(found = calloc(f->n, 1)))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	/* What this run or an earlier one appended, and the target still
 	 * holds under that UID, is present whatever its bytes now. */
@@ -53,57 +144,38 @@ static enum mv_err sort_out(struct push *p, const struct mv_entry **todo, size_t
 
 		if (s->uid && s->uidvalidity == p->uidvalidity &&
 		    (h = mv_px_find_have(x, s->uid)) && !h->used) {
-			h->used = by_record[i] = 1;
+			h->used = found[i] = 1;
 			continue;
 		}
 		for (unsigned k = 0; p->st && (uid = mv_pushstate_find(p->st, p->tname,
 					p->uidvalidity, f->e[i].blob.content_hash, k)); k++)
 			if ((h = mv_px_find_have(x, uid)) && !h->used) {
 				h->used = 1;
-				by_record[i] = 2;
+				found[i] = 2;
 				break;
 			}
 	}
-	/* The prefilter: size and date; then the bytes of the candidates. */
-	for (size_t i = 0; i < f->n; i++) {
-		int64_t d;
-		int tz;
-
-		if (by_record[i] || mv_imapdate_parse(f->e[i].date, strlen(f->e[i].date),
-						      &d, &tz) != 0)
-			continue;
-		for (size_t k = 0; k < x->nh; k++)
-			if (!x->h[k].used && x->h[k].size == f->e[i].blob.raw_size &&
-			    x->h[k].date == d)
-				x->h[k].cand = 1;
-	}
-	if ((rc = mv_px_hash_candidates(x, e)))
+	if ((rc = find_by_bytes(p, found, e)))
 		goto out;
 	*ntodo = 0;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct mv_entry *en = &f->e[i];
 		struct est *s = &p->es[i];
-		int found = by_record[i] != 0;
 
 		if (s->state == E_REFUSED)
 			continue;
-		for (size_t k = 0; k < x->nh && !found; k++)
-			if (x->h[k].hashed && !x->h[k].used &&
-			    x->h[k].size == en->blob.raw_size &&
-			    memcmp(x->h[k].hash, en->blob.content_hash, 32) == 0)
-				found = x->h[k].used = 1;
-		if (found && s->state == E_TODO) {
+		if (found[i] && s->state == E_TODO) {
 			s->state = E_PRESENT;
-			if (by_record[i] == 2)
+			if (found[i] == 2)
 				p->r->present_by_record++;
-		} else if (found && s->state == E_SENT) {
+		} else if (found[i] && s->state == E_SENT) {
 			/* Stored before the connection was lost. */
 			stored++;
 			s->state = E_APPENDED;
 			p->progress = 1;
 			if (s->dropped)
 				mv_push_note_dropped(p, en, s, NULL);
-		} else if (!found) {
+		} else if (!found[i]) {
 			if (s->state == E_SENT)
 				lost++;
 			else if (s->state != E_TODO && !p->s.o->dry_run)
@@ -120,7 +192,7 @@ static enum mv_err sort_out(struct push *p, const struct mv_entry **todo, size_t
 			   "appended again", p->fr->source, stored + lost, stored + lost > 1 ? "s" : "",
 			   stored, lost, lost == 1 ? "is" : "are");
 out:
-	free(by_record);
+	free(found);
 	return rc;
 }
 
@@ -243,7 +315,8 @@ static enum mv_err push_folder(struct push *p, const struct mv_folder *f, const 
 	p->f = f;
 	mv_push_kw_forget_all(p);
 	if (!(tpath = mv_px_target_path(&p->s, f, src)) || !(p->fr->target = strdup(tpath)) ||
-	    (f->n && !(p->es = calloc(f->n, sizeof *p->es)))) {
+	    (f->n && (!(p->es = calloc(f->n, sizeof *p->es)) ||
+		      !(p->forms = calloc(f->n, sizeof *p->forms))))) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -270,6 +343,8 @@ out:
 	}
 	free(p->es);
 	p->es = NULL;
+	mv_px_forms_free(p->forms, f->n);
+	p->forms = NULL;
 	p->tname = NULL;
 	mv_push_kw_forget_all(p);
 	free(tpath);

@@ -8,14 +8,18 @@
  * says.  Missing folders are created.  Each message is appended with its
  * exact stored bytes (literal8 when it holds NUL, a bare CR or a bare LF
  * and the target offers BINARY: servers normalise line ends of text
- * literals), its flags and keywords and its INTERNALDATE string as stored;
+ * literals; Dovecot still serves them normalised, srvform.h), its flags and keywords and its INTERNALDATE string as stored;
  * MULTIAPPEND batches when offered, else LITERAL+ literals, else
  * synchronising literals.
  *
  * Idempotent: a message counts as present in the target folder when a
  * message there has the same RFC822.SIZE and INTERNALDATE (a cheap
- * prefilter) and the same bytes (fetched with .PEEK and hashed under the
- * archive's content key), or when push's memory of its own APPENDUID
+ * prefilter) and the same bytes (fetched with BODY.PEEK[] and hashed
+ * under the archive's content key), or the same date and the size and
+ * bytes of the message as the server renders it (srvform.h: line ends,
+ * NUL; the message is read for that only when no target message matches
+ * its exact size and bytes while one has its date), or when push's
+ * memory of its own APPENDUID
  * answers (this run's, and the record's of earlier runs) names a UID the
  * folder still holds.  So push can run again after a crash and creates no
  * duplicate.  Nothing is deleted or changed on the target.

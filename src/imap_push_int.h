@@ -16,6 +16,7 @@
 #include "imap_target_int.h"
 #include "index.h"
 #include "pushstate.h"
+#include "srvform.h"
 
 /* Messages up to this size are decrypted into memory once; larger ones
  * are decrypted twice (a scan for NUL, then the send), never held. */
@@ -54,6 +55,10 @@ struct push {
 	struct mv_imap_push_folder *fr;
 	const struct mv_folder *f;     /* the version folder in progress */
 	struct est *es;                /* f->n: its messages' fate */
+	/* f->n: each message's renderings (srvform.h) once read, else
+	 * NULL; read only for a message that no target message matches by
+	 * its exact size and bytes while one has its date. */
+	struct mv_srvform **forms;
 	struct badkw bad[BADKW_MAX];   /* what its target refused */
 	size_t nbad;
 

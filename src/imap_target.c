@@ -295,7 +295,10 @@ static enum mv_err body_end(void *ctx, struct mv_error *e)
 	struct mv_px *x = ctx;
 
 	(void)e;
-	if (x->body_for) {
+	if (x->body_for && x->binary) {
+		mv_hmac_final(x->hs, x->body_for->bhash);
+		x->body_for->bhashed = 1;
+	} else if (x->body_for) {
 		mv_hmac_final(x->hs, x->body_for->hash);
 		x->body_for->hashed = 1;
 	}
@@ -304,7 +307,7 @@ static enum mv_err body_end(void *ctx, struct mv_error *e)
 	return MV_OK;
 }
 
-enum mv_err mv_px_hash_candidates(struct mv_px *x, struct mv_error *e)
+enum mv_err mv_px_hash_candidates(struct mv_px *x, int binary, struct mv_error *e)
 {
 	struct mv_buf set;
 	enum mv_err rc = MV_OK;
@@ -312,16 +315,19 @@ enum mv_err mv_px_hash_candidates(struct mv_px *x, struct mv_error *e)
 
 	mv_buf_init(&set, 8u << 20);
 	for (size_t i = 0; i < x->nh && rc == MV_OK; i++)
-		if (x->h[i].cand && mv_buf_addf(&set, k++ ? ",%u" : "%u", x->h[i].uid))
+		if (x->h[i].cand && !(binary ? x->h[i].bhashed : x->h[i].hashed) &&
+		    mv_buf_addf(&set, k++ ? ",%u" : "%u", x->h[i].uid))
 			rc = mv_fail(e, MV_E_LIMIT, "too many candidates");
 	if (rc == MV_OK && k && mv_buf_cstr(&set) == MV_OK) {
 		struct mv_imap_body_sink sink = { body_begin, body_data, body_end, x };
 
+		x->binary = binary;
 		mv_imapc_set_body_sink(x->c, &sink);
 		rc = mv_imapc_cmd(x->c, on_have, x, e, "UID FETCH %s (UID %s)",
 				  (const char *)set.data,
-				  mv_imapc_has(x->c, "BINARY") ? "BINARY.PEEK[]" : "BODY.PEEK[]");
+				  binary ? "BINARY.PEEK[]" : "BODY.PEEK[]");
 		mv_imapc_set_body_sink(x->c, NULL);
+		x->binary = 0;
 		/* A body cut short by a lost connection never ended. */
 		x->body_for = NULL;
 		mv_hmac_free(x->hs);
@@ -329,6 +335,33 @@ enum mv_err mv_px_hash_candidates(struct mv_px *x, struct mv_error *e)
 	}
 	mv_buf_release(&set);
 	return rc;
+}
+
+enum mv_err mv_px_form(struct mv_px *x, const struct mv_entry *en, struct mv_srvform **slot,
+		       struct mv_error *e)
+{
+	struct mv_srvform *f;
+	enum mv_err rc;
+
+	if (*slot)
+		return MV_OK;
+	if (!(f = malloc(sizeof *f)))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	if ((rc = mv_srvform_of(x->v, &en->blob, f, e))) {
+		free(f);
+		return rc;
+	}
+	*slot = f;
+	return MV_OK;
+}
+
+void mv_px_forms_free(struct mv_srvform **forms, size_t n)
+{
+	if (!forms)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(forms[i]);
+	free(forms);
 }
 
 /* ---- the session ---- */

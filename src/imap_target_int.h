@@ -18,6 +18,7 @@
 #include "imap_client.h"
 #include "imap_push.h"
 #include "index.h"
+#include "srvform.h"
 #include "vault.h"
 
 /* The largest literal a session accepts (the body sink's bound). */
@@ -37,8 +38,10 @@ struct mv_px_have {
 	int64_t date;                  /* INT64_MIN when unreadable */
 	int cand;                      /* mv_px_hash_candidates hashes it */
 	int used;                      /* matched to a version message */
-	int hashed;                    /* hash holds its bytes' hash */
+	int hashed;                    /* hash holds its BODY[]'s hash */
 	uint8_t hash[32];
+	int bhashed;                   /* bhash holds its BINARY[]'s hash */
+	uint8_t bhash[32];
 	uint32_t flags;                /* system flags (with FLAGS fetched) */
 	char *kw;                      /* keywords, folded, sorted (idem) */
 };
@@ -55,6 +58,7 @@ struct mv_px {
 	size_t nh, caph;
 	struct mv_hmac *hs;
 	struct mv_px_have *body_for;   /* the candidate being hashed */
+	int binary;                    /* hashing BINARY[] into bhash */
 };
 
 /* What EXAMINE said. */
@@ -110,9 +114,25 @@ enum mv_err mv_px_examine(struct mv_px *x, const char *name, int with_flags,
 void mv_px_forget_folder(struct mv_px *x);
 /* The listed message with this UID, or NULL. */
 struct mv_px_have *mv_px_find_have(struct mv_px *x, uint32_t uid);
-/* Fetches (.PEEK) and hashes the listed messages marked cand, in one UID
- * FETCH. */
-enum mv_err mv_px_hash_candidates(struct mv_px *x, struct mv_error *e);
+/*
+ * Fetches (.PEEK) and hashes the listed messages marked cand that are not
+ * hashed yet, in one UID FETCH: BODY.PEEK[] into hash (the message as the
+ * server keeps it: BINARY[] would decode base64 and quoted-printable
+ * parts, RFC 3516), or with binary BINARY.PEEK[] into bhash (only to see
+ * NUL bytes that BODY[] shows as 0x80; the caller checks that the server
+ * offers BINARY).
+ */
+enum mv_err mv_px_hash_candidates(struct mv_px *x, int binary, struct mv_error *e);
+
+/*
+ * The renderings (srvform.h) of version message en: *slot, read (one
+ * decryption) into a new malloc'd one when NULL.  Errors: the vault's,
+ * MV_E_NOMEM.
+ */
+enum mv_err mv_px_form(struct mv_px *x, const struct mv_entry *en, struct mv_srvform **slot,
+		       struct mv_error *e);
+/* Frees forms[0..n) and forms; NULL ok. */
+void mv_px_forms_free(struct mv_srvform **forms, size_t n);
 
 /*
  * A flag list as system flag bits and one string of its keywords, folded

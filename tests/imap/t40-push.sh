@@ -153,8 +153,9 @@ for src, dst in (('INBOX', '$mode/INBOX'), ('Folder1', '$mode/F1')):
 sys.exit(0 if ok else 1)"
 done
 
-# Dovecot drops a final bare CR on APPEND, so such a message cannot be
-# found again by its bytes: push's record still knows it.
+# Dovecot drops a final bare CR on APPEND, so such a message is not found
+# again by its exact bytes: push's record knows it (and, without the
+# record, its rendering: t42-push-forms.sh).
 mkdir -p "$T/cr/cur" "$T/cr/new" "$T/cr/tmp"
 printf 'Subject: cr\r\n\r\nends in a bare CR\r' >"$T/cr/cur/1.cr.h:2,S"
 mvrun pull "maildir:$T/cr" "$T/cr.mv" --identity "$id"
