@@ -17,16 +17,22 @@
 	"imaps://USER@HOST[:PORT]|maildir:PATH|mbox:PATH [--json] [--version N]"
 
 
-static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t version)
+/* The push report, IMAP or local (local: each folder's path on disk and
+ * bytes; IMAP: how messages were appended).  The exit code it implies. */
+static int push_report(const struct mv_push_report *r, int dry, uint32_t version, int local)
 {
 	if (cli_log_json) {
 		for (size_t i = 0; i < r->nf; i++) {
-			const struct mv_imap_push_folder *f = &r->f[i];
+			const struct mv_push_folder *f = &r->f[i];
 
 			fputs("{\"event\":\"folder\",\"source\":", stderr);
 			cli_json_str(stderr, f->source);
 			fputs(",\"target\":", stderr);
 			cli_json_str(stderr, f->target ? f->target : "");
+			if (local) {
+				fputs(",\"path\":", stderr);
+				cli_json_str(stderr, f->path ? f->path : "");
+			}
 			fprintf(stderr, ",\"created\":%d,\"messages\":%llu,\"present\":%llu,"
 				"\"appended\":%llu,\"bytes\":%llu,\"refused\":%llu,"
 				"\"dropped_keywords\":%llu}\n", f->created,
@@ -37,10 +43,13 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 		}
 		fprintf(stderr, "{\"event\":\"done\",\"version\":%u,\"dry_run\":%d,"
 			"\"appended\":%llu,\"present\":%llu,\"refused\":%llu,"
-			"\"dropped_keywords\":%llu,\"reconnects\":%llu}\n", version, dry,
+			"\"dropped_keywords\":%llu,", version, dry,
 			(unsigned long long)r->appended, (unsigned long long)r->present,
-			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords,
-			(unsigned long long)r->reconnects);
+			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords);
+		if (local)
+			fprintf(stderr, "\"cut_bytes\":%llu}\n", (unsigned long long)r->cut_bytes);
+		else
+			fprintf(stderr, "\"reconnects\":%llu}\n", (unsigned long long)r->reconnects);
 	} else if (!cli_quiet) {
 		printf("%sversion %u: %llu messages %s, %llu already on the target",
 		       dry ? "dry run, " : "", version, (unsigned long long)r->appended,
@@ -49,21 +58,30 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 			printf(", %llu REFUSED", (unsigned long long)r->refused);
 		if (r->dropped_keywords)
 			printf(", %llu keywords dropped", (unsigned long long)r->dropped_keywords);
+		if (r->cut_bytes)
+			printf(", %llu bytes of an interrupted push cut",
+			       (unsigned long long)r->cut_bytes);
 		if (r->present_by_record)
 			printf(" (%llu known from push's record)",
 			       (unsigned long long)r->present_by_record);
 		if (r->reconnects)
 			printf(", after %llu reconnections", (unsigned long long)r->reconnects);
-		printf("\nappend: %s%s%s\n", r->multiappend ? "MULTIAPPEND" : "single APPEND",
-		       r->literal_plus ? ", LITERAL+" : "", r->binary ? ", BINARY" : "");
+		putchar('\n');
+		if (!local)
+			printf("append: %s%s%s\n", r->multiappend ? "MULTIAPPEND" : "single APPEND",
+			       r->literal_plus ? ", LITERAL+" : "", r->binary ? ", BINARY" : "");
 		for (size_t i = 0; i < r->nf; i++) {
-			const struct mv_imap_push_folder *f = &r->f[i];
+			const struct mv_push_folder *f = &r->f[i];
 
-			printf("  %s -> %s%s: %llu messages, %llu present, %llu %s",
-			       f->source, f->target ? f->target : "?",
+			printf("  %s -> %s", f->source, f->target ? f->target : "?");
+			if (local)
+				printf(" [%s]", f->path && *f->path ? f->path : ".");
+			printf("%s: %llu messages, %llu present, %llu %s",
 			       f->created ? (dry ? " (would be created)" : " (created)") : "",
 			       (unsigned long long)f->messages, (unsigned long long)f->present,
 			       (unsigned long long)f->appended, dry ? "to append" : "appended");
+			if (local)
+				printf(", %llu bytes", (unsigned long long)f->bytes);
 			if (f->refused)
 				printf(", %llu REFUSED", (unsigned long long)f->refused);
 			if (f->dropped_keywords)
@@ -75,67 +93,118 @@ static int push_report(const struct mv_imap_push_report *r, int dry, uint32_t ve
 	return r->refused || r->dropped_keywords ? EX_PARTIAL : EX_OK;
 }
 
-/* ---- local targets (maildir:, mbox:) ---- */
-
-/* The report of a local push: the lines and JSON objects of push_report
- * (IMAP) above, plus each folder's path on disk. */
-static int local_push_report(const struct mv_push_report *r, int dry, uint32_t version)
+/*
+ * The compare report, IMAP or local: JSON lines or text on stdout.  An
+ * mbox target keeps no flags or keywords: the closing line says so.
+ */
+static void diff_report(const struct mv_diff_report *rep, uint32_t version,
+			const char *target, int json, int local, int mbox)
 {
-	if (cli_log_json) {
-		for (size_t i = 0; i < r->nf; i++) {
-			const struct mv_push_folder *f = &r->f[i];
+	int bad = mv_diff_report_differs(rep);
 
-			fputs("{\"event\":\"folder\",\"source\":", stderr);
-			cli_json_str(stderr, f->source);
-			fputs(",\"target\":", stderr);
-			cli_json_str(stderr, f->target ? f->target : "");
-			fputs(",\"path\":", stderr);
-			cli_json_str(stderr, f->path ? f->path : "");
-			fprintf(stderr, ",\"created\":%d,\"messages\":%llu,\"present\":%llu,"
-				"\"appended\":%llu,\"bytes\":%llu,\"refused\":%llu,"
-				"\"dropped_keywords\":%llu}\n", f->created,
-				(unsigned long long)f->messages, (unsigned long long)f->present,
-				(unsigned long long)f->appended, (unsigned long long)f->bytes,
-				(unsigned long long)f->refused,
-				(unsigned long long)f->dropped_keywords);
-		}
-		fprintf(stderr, "{\"event\":\"done\",\"version\":%u,\"dry_run\":%d,"
-			"\"appended\":%llu,\"present\":%llu,\"refused\":%llu,"
-			"\"dropped_keywords\":%llu,\"cut_bytes\":%llu}\n", version, dry,
-			(unsigned long long)r->appended, (unsigned long long)r->present,
-			(unsigned long long)r->refused, (unsigned long long)r->dropped_keywords,
-			(unsigned long long)r->cut_bytes);
-	} else if (!cli_quiet) {
-		printf("%sversion %u: %llu messages %s, %llu already on the target",
-		       dry ? "dry run, " : "", version, (unsigned long long)r->appended,
-		       dry ? "would be appended" : "appended", (unsigned long long)r->present);
-		if (r->dropped_keywords)
-			printf(", %llu keywords dropped", (unsigned long long)r->dropped_keywords);
-		if (r->cut_bytes)
-			printf(", %llu bytes of an interrupted push cut",
-			       (unsigned long long)r->cut_bytes);
-		putchar('\n');
-		for (size_t i = 0; i < r->nf; i++) {
-			const struct mv_push_folder *f = &r->f[i];
+	if (json) {
+		for (size_t i = 0; i < rep->nitems; i++) {
+			const struct mv_diff_item *it = &rep->items[i];
 
-			printf("  %s -> %s [%s]%s: %llu messages, %llu present, %llu %s, "
-			       "%llu bytes", f->source, f->target ? f->target : "?",
-			       f->path && *f->path ? f->path : ".",
-			       f->created ? (dry ? " (would be created)" : " (created)") : "",
-			       (unsigned long long)f->messages, (unsigned long long)f->present,
-			       (unsigned long long)f->appended, dry ? "to append" : "appended",
-			       (unsigned long long)f->bytes);
-			if (f->dropped_keywords)
-				printf(", %llu keywords dropped",
-				       (unsigned long long)f->dropped_keywords);
-			putchar('\n');
+			printf("{\"event\":\"%s\",\"folder\":", it->kind);
+			cli_json_str(stdout, it->folder ? it->folder : "");
+			if (local) {
+				printf(",\"archive_uid\":%u,\"target\":", it->src_uid);
+				cli_json_str(stdout, it->dst_name ? it->dst_name : "");
+				fputs("}\n", stdout);
+			} else {
+				printf(",\"archive_uid\":%u,\"target_uid\":%u}\n", it->src_uid,
+				       it->dst_uid);
+			}
 		}
+		for (size_t i = 0; i < rep->nf; i++) {
+			const struct mv_diff_folder *f = &rep->f[i];
+
+			fputs("{\"event\":\"folder\",\"folder\":", stdout);
+			cli_json_str(stdout, f->source);
+			fputs(",\"target\":", stdout);
+			cli_json_str(stdout, f->target ? f->target : "");
+			if (local) {
+				fputs(",\"path\":", stdout);
+				cli_json_str(stdout, f->path ? f->path : "");
+			}
+			printf(",\"messages\":%llu,\"matched\":%llu,", (unsigned long long)f->messages,
+			       (unsigned long long)f->matched);
+			if (!local)
+				printf("\"rendered\":%llu,", (unsigned long long)f->rendered);
+			printf("\"missing\":%llu,\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,"
+			       "\"dates\":%llu}\n",
+			       (unsigned long long)f->missing, (unsigned long long)f->extra,
+			       (unsigned long long)f->altered, (unsigned long long)f->flags,
+			       (unsigned long long)f->dates);
+		}
+		printf("{\"event\":\"result\",\"version\":%u,\"match\":%s,\"missing\":%llu,"
+		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu",
+		       version, bad ? "false" : "true", (unsigned long long)rep->missing,
+		       (unsigned long long)rep->extra, (unsigned long long)rep->altered,
+		       (unsigned long long)rep->flags, (unsigned long long)rep->dates);
+		if (!local)
+			printf(",\"rendered\":%llu", (unsigned long long)rep->rendered);
+		fputs("}\n", stdout);
+		return;
 	}
-	return r->refused || r->dropped_keywords ? EX_PARTIAL : EX_OK;
+	printf("version %u against %s:\n", version, target);
+	for (size_t i = 0; i < rep->nf; i++) {
+		const struct mv_diff_folder *f = &rep->f[i];
+
+		printf("  %s -> %s", f->source, f->target ? f->target : "?");
+		if (local)
+			printf(" [%s]", f->path && *f->path ? f->path : ".");
+		printf("%s: %llu messages, %llu match", f->absent ? " (ABSENT)" : "",
+		       (unsigned long long)f->messages, (unsigned long long)f->matched);
+		if (f->rendered)
+			printf(" (%llu of them differ only in line ends/NUL as the server "
+			       "stores them)", (unsigned long long)f->rendered);
+		if (f->missing)
+			printf(", %llu MISSING", (unsigned long long)f->missing);
+		if (f->altered)
+			printf(", %llu ALTERED", (unsigned long long)f->altered);
+		if (f->extra)
+			printf(", %llu EXTRA", (unsigned long long)f->extra);
+		if (f->flags)
+			printf(", %llu with other flags", (unsigned long long)f->flags);
+		if (f->dates)
+			printf(", %llu with another date", (unsigned long long)f->dates);
+		putchar('\n');
+	}
+	for (size_t i = 0; i < rep->nitems; i++) {
+		const struct mv_diff_item *it = &rep->items[i];
+
+		printf("  %s: %s", it->kind, it->folder ? it->folder : "");
+		if (!local) {
+			printf(" archive UID %u, target UID %u\n", it->src_uid, it->dst_uid);
+			continue;
+		}
+		if (it->src_uid)
+			printf(" archive UID %u", it->src_uid);
+		if (it->dst_name)
+			printf("%s target %s", it->src_uid ? "," : "", it->dst_name);
+		putchar('\n');
+	}
+	if (rep->more)
+		printf("  ... and %zu more differences\n", rep->more);
+	if (bad)
+		printf("the target DIFFERS from version %u\n", version);
+	else if (rep->rendered)
+		printf("the target matches version %u: every message with its flags, "
+		       "keywords and date, %llu of them as the server stores them (line "
+		       "ends, NUL), the others byte for byte\n", version,
+		       (unsigned long long)rep->rendered);
+	else if (mbox)
+		printf("the target matches version %u: every message, byte for byte, "
+		       "with its From_ line date (mbox keeps no flags or keywords)\n", version);
+	else
+		printf("the target matches version %u: every message, byte for byte, "
+		       "with its flags, keywords and date\n", version);
 }
 
 /* The archive opened with a key and the version's index loaded: what
- * push and verify --against to a local target need.  An exit code. */
+ * push and verify --against need whatever the target.  An exit code. */
 static int open_local(const char *arch, uint32_t version, struct cli_keys *k,
 		      struct mv_vault **v, struct mv_commit_info *c, struct mv_index *ix)
 {
@@ -194,12 +263,12 @@ static int push_local(const char *arch, const char *target, uint32_t version,
 		goto out;
 	lo.dry_run = dry;
 	if (mv_push_local(v, &ix, &lo, &rep, &e)) {
-		local_push_report(&rep, dry, c.number);
+		push_report(&rep, dry, c.number, 1);
 		rc = cli_error(&e);
 		goto out;
 	}
 	cli_state_save(v);
-	rc = local_push_report(&rep, dry, c.number);
+	rc = push_report(&rep, dry, c.number, 1);
 out:
 	mv_push_report_release(&rep);
 	mv_index_release(&ix);
@@ -230,80 +299,7 @@ static int verify_local(const char *arch, const char *target, uint32_t version,
 		goto out;
 	}
 	bad = mv_diff_report_differs(&rep);
-	if (json) {
-		for (size_t i = 0; i < rep.nitems; i++) {
-			const struct mv_diff_item *it = &rep.items[i];
-
-			printf("{\"event\":\"%s\",\"folder\":", it->kind);
-			cli_json_str(stdout, it->folder ? it->folder : "");
-			printf(",\"archive_uid\":%u,\"target\":", it->src_uid);
-			cli_json_str(stdout, it->dst_name ? it->dst_name : "");
-			fputs("}\n", stdout);
-		}
-		for (size_t i = 0; i < rep.nf; i++) {
-			const struct mv_diff_folder *f = &rep.f[i];
-
-			fputs("{\"event\":\"folder\",\"folder\":", stdout);
-			cli_json_str(stdout, f->source);
-			fputs(",\"target\":", stdout);
-			cli_json_str(stdout, f->target ? f->target : "");
-			fputs(",\"path\":", stdout);
-			cli_json_str(stdout, f->path ? f->path : "");
-			printf(",\"messages\":%llu,\"matched\":%llu,\"missing\":%llu,"
-			       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
-			       (unsigned long long)f->messages, (unsigned long long)f->matched,
-			       (unsigned long long)f->missing, (unsigned long long)f->extra,
-			       (unsigned long long)f->altered, (unsigned long long)f->flags,
-			       (unsigned long long)f->dates);
-		}
-		printf("{\"event\":\"result\",\"version\":%u,\"match\":%s,\"missing\":%llu,"
-		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu}\n",
-		       c.number, bad ? "false" : "true", (unsigned long long)rep.missing,
-		       (unsigned long long)rep.extra, (unsigned long long)rep.altered,
-		       (unsigned long long)rep.flags, (unsigned long long)rep.dates);
-	} else {
-		printf("version %u against %s:\n", c.number, target);
-		for (size_t i = 0; i < rep.nf; i++) {
-			const struct mv_diff_folder *f = &rep.f[i];
-
-			printf("  %s -> %s [%s]%s: %llu messages, %llu match", f->source,
-			       f->target ? f->target : "?", f->path && *f->path ? f->path : ".",
-			       f->absent ? " (ABSENT)" : "",
-			       (unsigned long long)f->messages, (unsigned long long)f->matched);
-			if (f->missing)
-				printf(", %llu MISSING", (unsigned long long)f->missing);
-			if (f->altered)
-				printf(", %llu ALTERED", (unsigned long long)f->altered);
-			if (f->extra)
-				printf(", %llu EXTRA", (unsigned long long)f->extra);
-			if (f->flags)
-				printf(", %llu with other flags", (unsigned long long)f->flags);
-			if (f->dates)
-				printf(", %llu with another date", (unsigned long long)f->dates);
-			putchar('\n');
-		}
-		for (size_t i = 0; i < rep.nitems; i++) {
-			const struct mv_diff_item *it = &rep.items[i];
-
-			printf("  %s: %s", it->kind, it->folder ? it->folder : "");
-			if (it->src_uid)
-				printf(" archive UID %u", it->src_uid);
-			if (it->dst_name)
-				printf("%s target %s", it->src_uid ? "," : "", it->dst_name);
-			putchar('\n');
-		}
-		if (rep.more)
-			printf("  ... and %zu more differences\n", rep.more);
-		if (bad)
-			printf("the target DIFFERS from version %u\n", c.number);
-		else if (lo.kind == MV_LOCAL_MBOX)
-			printf("the target matches version %u: every message, byte for byte, "
-			       "with its From_ line date (mbox keeps no flags or keywords)\n",
-			       c.number);
-		else
-			printf("the target matches version %u: every message, byte for byte, "
-			       "with its flags, keywords and date\n", c.number);
-	}
+	diff_report(&rep, c.number, target, json, 1, lo.kind == MV_LOCAL_MBOX);
 	rc = bad ? EX_CORRUPT : EX_OK;
 	cli_state_save(v);
 out:
@@ -321,15 +317,10 @@ static int open_job(const char *arch, const char *target, uint32_t version,
 		    struct mv_commit_info *c, struct mv_index *ix,
 		    struct mv_imap_push_opts *po)
 {
-	struct mv_error e;
 	int rc;
 
-	mv_error_clear(&e);
-	if ((rc = cli_open(arch, k, 1, v)) || (rc = cli_pick_commit(*v, version, c)))
-		return rc;
-	if (mv_vault_load_index(*v, c, NULL, ix, &e))
-		return cli_error(&e);
-	if ((rc = cli_imap_load(ci, target, &po->conn)) != EX_OK)
+	if ((rc = open_local(arch, version, k, v, c, ix)) ||
+	    (rc = cli_imap_load(ci, target, &po->conn)) != EX_OK)
 		return rc;
 	po->include = ci->include;
 	po->ninclude = ci->ninclude;
@@ -343,7 +334,7 @@ int cmd_push(int argc, char **argv)
 	struct cli_keys k;
 	struct cli_imap ci;
 	struct mv_imap_push_opts po;
-	struct mv_imap_push_report rep;
+	struct mv_push_report rep;
 	struct mv_vault *v = NULL;
 	struct mv_commit_info c;
 	struct mv_index ix;
@@ -445,14 +436,14 @@ int cmd_push(int argc, char **argv)
 			po.state_path = state;
 	}
 	if (mv_push_imap(v, &ix, &po, &rep, &e)) {
-		push_report(&rep, po.dry_run, c.number);
+		push_report(&rep, po.dry_run, c.number, 0);
 		rc = cli_error(&e);
 		goto out;
 	}
 	cli_state_save(v);
-	rc = push_report(&rep, po.dry_run, c.number);
+	rc = push_report(&rep, po.dry_run, c.number, 0);
 out:
-	mv_imap_push_report_release(&rep);
+	mv_push_report_release(&rep);
 	mv_index_release(&ix);
 	mv_vault_free(v);
 	cli_imap_release(&ci);
@@ -461,19 +452,12 @@ out:
 	return rc;
 }
 
-static void diff_json_item(const struct mv_imap_diff_item *it)
-{
-	fprintf(stdout, "{\"event\":\"%s\",\"folder\":", it->kind);
-	cli_json_str(stdout, it->folder ? it->folder : "");
-	printf(",\"archive_uid\":%u,\"target_uid\":%u}\n", it->src_uid, it->dst_uid);
-}
-
 int cmd_verify_against(int argc, char **argv)
 {
 	struct cli_keys k;
 	struct cli_imap ci;
 	struct mv_imap_push_opts po;
-	struct mv_imap_diff_report rep;
+	struct mv_diff_report rep;
 	struct mv_vault *v = NULL;
 	struct mv_commit_info c;
 	struct mv_index ix;
@@ -482,8 +466,7 @@ int cmd_verify_against(int argc, char **argv)
 	const char **map = NULL;
 	size_t nmap = 0;
 	uint32_t version = 0;
-	int rc = EX_OK, json = 0;
-	uint64_t bad;
+	int rc = EX_OK, json = 0, bad;
 
 	memset(&k, 0, sizeof k);
 	memset(&ci, 0, sizeof ci);
@@ -545,77 +528,12 @@ int cmd_verify_against(int argc, char **argv)
 		rc = cli_error(&e);
 		goto out;
 	}
-	bad = rep.missing + rep.extra + rep.altered + rep.flags + rep.dates;
-	if (json) {
-		for (size_t i = 0; i < rep.nitems; i++)
-			diff_json_item(&rep.items[i]);
-		for (size_t i = 0; i < rep.nf; i++) {
-			const struct mv_imap_diff_folder *f = &rep.f[i];
-
-			fputs("{\"event\":\"folder\",\"folder\":", stdout);
-			cli_json_str(stdout, f->source);
-			fputs(",\"target\":", stdout);
-			cli_json_str(stdout, f->target ? f->target : "");
-			printf(",\"messages\":%llu,\"matched\":%llu,\"rendered\":%llu,"
-			       "\"missing\":%llu,\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,"
-			       "\"dates\":%llu}\n",
-			       (unsigned long long)f->messages, (unsigned long long)f->matched,
-			       (unsigned long long)f->rendered,
-			       (unsigned long long)f->missing, (unsigned long long)f->extra,
-			       (unsigned long long)f->altered, (unsigned long long)f->flags,
-			       (unsigned long long)f->dates);
-		}
-		printf("{\"event\":\"result\",\"version\":%u,\"match\":%s,\"missing\":%llu,"
-		       "\"extra\":%llu,\"altered\":%llu,\"flags\":%llu,\"dates\":%llu,"
-		       "\"rendered\":%llu}\n",
-		       c.number, bad ? "false" : "true", (unsigned long long)rep.missing,
-		       (unsigned long long)rep.extra, (unsigned long long)rep.altered,
-		       (unsigned long long)rep.flags, (unsigned long long)rep.dates,
-		       (unsigned long long)rep.rendered);
-	} else {
-		printf("version %u against %s:\n", c.number, target);
-		for (size_t i = 0; i < rep.nf; i++) {
-			const struct mv_imap_diff_folder *f = &rep.f[i];
-
-			printf("  %s -> %s%s: %llu messages, %llu match", f->source,
-			       f->target ? f->target : "?", f->absent ? " (ABSENT)" : "",
-			       (unsigned long long)f->messages, (unsigned long long)f->matched);
-			if (f->rendered)
-				printf(" (%llu of them differ only in line ends/NUL as the server "
-				       "stores them)", (unsigned long long)f->rendered);
-			if (f->missing)
-				printf(", %llu MISSING", (unsigned long long)f->missing);
-			if (f->altered)
-				printf(", %llu ALTERED", (unsigned long long)f->altered);
-			if (f->extra)
-				printf(", %llu EXTRA", (unsigned long long)f->extra);
-			if (f->flags)
-				printf(", %llu with other flags", (unsigned long long)f->flags);
-			if (f->dates)
-				printf(", %llu with another date", (unsigned long long)f->dates);
-			putchar('\n');
-		}
-		for (size_t i = 0; i < rep.nitems; i++)
-			printf("  %s: %s archive UID %u, target UID %u\n", rep.items[i].kind,
-			       rep.items[i].folder ? rep.items[i].folder : "",
-			       rep.items[i].src_uid, rep.items[i].dst_uid);
-		if (rep.more)
-			printf("  ... and %zu more differences\n", rep.more);
-		if (bad)
-			printf("the target DIFFERS from version %u\n", c.number);
-		else if (rep.rendered)
-			printf("the target matches version %u: every message with its flags, "
-			       "keywords and date, %llu of them as the server stores them (line "
-			       "ends, NUL), the others byte for byte\n", c.number,
-			       (unsigned long long)rep.rendered);
-		else
-			printf("the target matches version %u: every message, byte for byte, "
-			       "with its flags, keywords and date\n", c.number);
-	}
+	bad = mv_diff_report_differs(&rep);
+	diff_report(&rep, c.number, target, json, 0, 0);
 	rc = bad ? EX_CORRUPT : EX_OK;
 	cli_state_save(v);
 out:
-	mv_imap_diff_release(&rep);
+	mv_diff_report_release(&rep);
 	mv_index_release(&ix);
 	mv_vault_free(v);
 	cli_imap_release(&ci);

@@ -9,43 +9,8 @@
 #include "imapdate.h"
 #include "msgmeta.h"
 
-void mv_imap_diff_release(struct mv_imap_diff_report *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->nf; i++) {
-		free(r->f[i].source);
-		free(r->f[i].target);
-	}
-	for (size_t i = 0; i < r->nitems; i++)
-		free(r->items[i].folder);
-	free(r->f);
-	free(r->items);
-	memset(r, 0, sizeof *r);
-}
-
-static void diff_item(struct mv_imap_diff_report *r, const char *kind, const char *folder,
-		      uint32_t src_uid, uint32_t dst_uid)
-{
-	struct mv_imap_diff_item *n;
-
-	if (r->nitems >= 10000) {
-		r->more++;
-		return;
-	}
-	if (!(n = realloc(r->items, (r->nitems + 1) * sizeof *n)))
-		return;
-	r->items = n;
-	n = &r->items[r->nitems];
-	snprintf(n->kind, sizeof n->kind, "%s", kind);
-	n->folder = strdup(folder);
-	n->src_uid = src_uid;
-	n->dst_uid = dst_uid;
-	r->nitems++;
-}
-
 /* A matched pair: flag, keyword and date differences. */
-static enum mv_err diff_meta(struct mv_imap_diff_report *dr, struct mv_imap_diff_folder *df,
+static enum mv_err diff_meta(struct mv_diff_report *dr, struct mv_diff_folder *df,
 			     const struct mv_entry *en, int64_t d, const struct mv_px_have *m,
 			     struct mv_error *e)
 {
@@ -55,17 +20,11 @@ static enum mv_err diff_meta(struct mv_imap_diff_report *dr, struct mv_imap_diff
 	if (mv_px_keyword_key((const char *const *)en->kw, en->nkw, &bits, &kw))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	bits |= en->flags & MV_FLAG_ALL;
-	if (bits != m->flags || strcmp(kw, m->kw ? m->kw : "") != 0) {
-		df->flags++;
-		dr->flags++;
-		diff_item(dr, "flags", df->source, en->uid, m->uid);
-	}
+	if (bits != m->flags || strcmp(kw, m->kw ? m->kw : "") != 0)
+		mv_diff_report_item(dr, df, "flags", en->uid, m->uid, NULL);
 	free(kw);
-	if (d != m->date) {
-		df->dates++;
-		dr->dates++;
-		diff_item(dr, "date", df->source, en->uid, m->uid);
-	}
+	if (d != m->date)
+		mv_diff_report_item(dr, df, "date", en->uid, m->uid, NULL);
 	return MV_OK;
 }
 
@@ -83,8 +42,8 @@ static int size_in_reach(const struct mv_px *x, uint64_t raw)
 	return 0;
 }
 
-static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
-			       struct mv_imap_diff_folder *df, const struct mv_folder *f,
+static enum mv_err diff_folder(struct mv_px *x, struct mv_diff_report *dr,
+			       struct mv_diff_folder *df, const struct mv_folder *f,
 			       struct mv_error *e)
 {
 	struct mv_buf name;
@@ -107,11 +66,9 @@ static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 	if (f->special & MV_SU_NOSELECT)
 		goto out;
 	if (!mv_px_find_tf(x, (const char *)name.data)) {
-		df->missing = f->n;
-		dr->missing += f->n;
 		df->absent = 1;
 		for (size_t i = 0; i < f->n; i++)
-			diff_item(dr, "missing", df->source, f->e[i].uid, 0);
+			mv_diff_report_item(dr, df, "missing", f->e[i].uid, 0, NULL);
 		goto out;
 	}
 	if ((rc = mv_px_examine(x, (const char *)name.data, 1, &sel, e)))
@@ -215,22 +172,15 @@ static enum mv_err diff_folder(struct mv_px *x, struct mv_imap_diff_report *dr,
 				m = h;
 		}
 		if (!m) {
-			df->missing++;
-			dr->missing++;
-			diff_item(dr, "missing", df->source, en->uid, 0);
+			mv_diff_report_item(dr, df, "missing", en->uid, 0, NULL);
 			continue;
 		}
 		m->used = 1;
-		df->altered++;
-		dr->altered++;
-		diff_item(dr, "altered", df->source, en->uid, m->uid);
+		mv_diff_report_item(dr, df, "altered", en->uid, m->uid, NULL);
 	}
 	for (size_t k = 0; k < x->nh; k++)
-		if (!x->h[k].used) {
-			df->extra++;
-			dr->extra++;
-			diff_item(dr, "extra", df->source, 0, x->h[k].uid);
-		}
+		if (!x->h[k].used)
+			mv_diff_report_item(dr, df, "extra", 0, x->h[k].uid, NULL);
 out:
 	free(done);
 	free(pair);
@@ -242,7 +192,7 @@ out:
 
 enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
 			    const struct mv_imap_push_opts *o,
-			    struct mv_imap_diff_report *r, struct mv_error *e)
+			    struct mv_diff_report *r, struct mv_error *e)
 {
 	struct mv_px x;
 	enum mv_err rc;
@@ -255,7 +205,7 @@ enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
 	for (size_t i = 0; rc == MV_OK && i < ix->nf; i++) {
 		const struct mv_folder *f = &ix->f[i];
 		char *src = mv_px_source(f, o, &rc, e);
-		struct mv_imap_diff_folder *nf;
+		struct mv_diff_folder *nf;
 
 		if (!src)
 			continue;

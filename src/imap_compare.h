@@ -22,35 +22,10 @@
 
 #include "err.h"
 #include "index.h"
+#include "push_report.h"
 #include "vault.h"
 
 struct mv_imap_push_opts;          /* imap_push.h: account, folders, --map */
-
-struct mv_imap_diff_folder {
-	char *source, *target;         /* UTF-8, '/' */
-	int absent;                    /* the target has no such folder */
-	uint64_t messages, matched;    /* in the version; found by bytes */
-	uint64_t rendered;             /* of matched: only as the server renders them */
-	uint64_t missing, extra, altered, flags, dates;
-};
-
-struct mv_imap_diff_item {
-	char kind[8];                  /* missing extra altered flags date */
-	char *folder;                  /* source folder, UTF-8 */
-	uint32_t src_uid, dst_uid;     /* 0 where there is none */
-};
-
-struct mv_imap_diff_report {
-	struct mv_imap_diff_folder *f;
-	size_t nf;
-	struct mv_imap_diff_item *items;   /* at most 10000 */
-	size_t nitems, more;           /* more: items left out past that */
-	uint64_t rendered;             /* matched only as the server renders them */
-	uint64_t missing, extra, altered, flags, dates;
-};
-
-/* Frees what the report holds and zeroes it; NULL ok. */
-void mv_imap_diff_release(struct mv_imap_diff_report *r);
 
 /*
  * Compares the folders of ix (a version loaded with mv_vault_load_index;
@@ -65,6 +40,6 @@ void mv_imap_diff_release(struct mv_imap_diff_report *r);
  */
 enum mv_err mv_compare_imap(struct mv_vault *v, const struct mv_index *ix,
 			    const struct mv_imap_push_opts *o,
-			    struct mv_imap_diff_report *r, struct mv_error *e);
+			    struct mv_diff_report *r, struct mv_error *e);
 
 #endif

@@ -929,6 +929,9 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 	x->ntodo = 0;
 	if (x->nuids && !(x->todo = calloc(x->nuids, sizeof *x->todo)))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	/* Every UID becomes an entry (known ones now, fetched ones later). */
+	if (mv_folder_reserve(x->f, x->nuids))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	{
 		size_t had = x->f->n;
 

@@ -13,19 +13,6 @@
 
 #define RECONNECTS_DEFAULT 8
 
-void mv_imap_push_report_release(struct mv_imap_push_report *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->nf; i++) {
-		free(r->f[i].source);
-		free(r->f[i].target);
-	}
-	free(r->f);
-	r->f = NULL;
-	r->nf = 0;
-}
-
 /* ---- one folder ---- */
 
 /* 1 when an unused target message has this date. */
@@ -283,7 +270,7 @@ static enum mv_err reconnect(struct push *p, struct mv_error *e)
 /* Adds up the fate of the folder's messages in its report and the total. */
 static void tally(struct push *p)
 {
-	struct mv_imap_push_folder *fr = p->fr;
+	struct mv_push_folder *fr = p->fr;
 
 	for (size_t i = 0; i < p->f->n; i++) {
 		const struct est *s = &p->es[i];
@@ -376,7 +363,7 @@ static enum mv_err open_state(struct push *p, struct mv_vault *v, const char *pa
 
 enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 			 const struct mv_imap_push_opts *o,
-			 struct mv_imap_push_report *r, struct mv_error *e)
+			 struct mv_push_report *r, struct mv_error *e)
 {
 	struct push p;
 	enum mv_err rc;
@@ -394,7 +381,6 @@ enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 		goto out;
 	if ((rc = mv_px_open(&p.s, e)))
 		goto out;
-	r->tls = *mv_imapc_tls(p.s.c);
 	r->multiappend = mv_imapc_has(p.s.c, "MULTIAPPEND");
 	r->literal_plus = mv_imapc_has(p.s.c, "LITERAL+");
 	r->binary = mv_imapc_has(p.s.c, "BINARY");

@@ -48,6 +48,7 @@
 
 #include "err.h"
 #include "index.h"
+#include "push_report.h"
 #include "transport.h"
 #include "vault.h"
 /* verify --against (mv_compare_imap) shares these options; its report
@@ -75,30 +76,6 @@ struct mv_imap_push_opts {
 	void *event_ctx;
 };
 
-struct mv_imap_push_folder {
-	char *source;                  /* UTF-8, '/' */
-	char *target;                  /* UTF-8, '/' */
-	int created;                   /* created (or would be, dry run) */
-	uint64_t messages;             /* in the version */
-	uint64_t present;              /* already on the target */
-	uint64_t appended;             /* appended (or would be) */
-	uint64_t bytes;                /* of those appended */
-	uint64_t refused;              /* the server refused them */
-	uint64_t dropped_keywords;     /* appended without refused keywords */
-};
-
-struct mv_imap_push_report {
-	struct mv_imap_push_folder *f;
-	size_t nf;
-	uint64_t appended, present, refused, dropped_keywords;
-	uint64_t present_by_record;    /* of present: known from the record */
-	uint64_t reconnects;           /* attempts to connect again */
-	int multiappend, literal_plus, binary;
-	struct mv_tls_info tls;
-};
-
-void mv_imap_push_report_release(struct mv_imap_push_report *r);
-
 /*
  * Pushes the folders of ix (a version loaded with mv_vault_load_index;
  * the vault unlocked for reading) into the account.  MV_OK when every
@@ -110,6 +87,6 @@ void mv_imap_push_report_release(struct mv_imap_push_report *r);
  */
 enum mv_err mv_push_imap(struct mv_vault *v, const struct mv_index *ix,
 			 const struct mv_imap_push_opts *o,
-			 struct mv_imap_push_report *r, struct mv_error *e);
+			 struct mv_push_report *r, struct mv_error *e);
 
 #endif

@@ -51,8 +51,8 @@ struct badkw {
 
 struct push {
 	struct mv_px s;                /* the session (imap_target_int.h) */
-	struct mv_imap_push_report *r;
-	struct mv_imap_push_folder *fr;
+	struct mv_push_report *r;
+	struct mv_push_folder *fr;
 	const struct mv_folder *f;     /* the version folder in progress */
 	struct est *es;                /* f->n: its messages' fate */
 	/* f->n: each message's renderings (srvform.h) once read, else

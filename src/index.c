@@ -1,6 +1,7 @@
 /* index.c - the index in memory and its bodies; see index.h, format-spec 6. */
 #include "index.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,21 @@ struct mv_folder *mv_index_add_folder(struct mv_index *ix, const char *name,
 	f->delim = delim;
 	ix->nf++;
 	return f;
+}
+
+int mv_folder_reserve(struct mv_folder *f, size_t more)
+{
+	struct mv_entry *ne;
+
+	if (more <= f->cap - f->n)
+		return 0;
+	if (more > SIZE_MAX / sizeof *ne - f->n)
+		return -1;
+	if (!(ne = realloc(f->e, (f->n + more) * sizeof *ne)))
+		return -1;
+	f->e = ne;
+	f->cap = f->n + more;
+	return 0;
 }
 
 struct mv_entry *mv_folder_add_entry(struct mv_folder *f)

@@ -83,6 +83,10 @@ struct mv_folder *mv_index_folder(struct mv_index *ix, const char *name, size_t 
 /* Adds an empty folder (name copied); NULL on allocation failure. */
 struct mv_folder *mv_index_add_folder(struct mv_index *ix, const char *name,
 				      size_t len, uint8_t delim);
+/* Makes room for `more` entries beyond f->n (one allocation instead of
+ * doublings, whose slack and copies were most of a pull's memory growth
+ * with the mailbox); -1 when out of memory.  Entries may move. */
+int mv_folder_reserve(struct mv_folder *f, size_t more);
 /* Appends a zeroed entry to f and returns it, or NULL. */
 struct mv_entry *mv_folder_add_entry(struct mv_folder *f);
 /* Sorts f's entries by UID. Returns -1 if two entries share a UID. */

@@ -778,7 +778,7 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 		f = mv_pull_begin_folder(p, fl[i].name, '.', &prevf, e);
 		if (!f)
 			rc = e->code;
-		else if (prevsort_init(&ps, prevf, 0) != 0)
+		else if (prevsort_init(&ps, prevf, 0) != 0 || mv_folder_reserve(f, nm) != 0)
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		/* Unique names already known keep their UIDs; the uidnext
 		 * counter must stay above every UID already handed out. */

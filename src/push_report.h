@@ -1,13 +1,8 @@
 /*
  * push_report.h - what a push and a compare (verify --against) report,
- * whatever the target: per folder counts, and for a compare the list of
- * differences.
- *
- * Local targets (local_push.h) use these today.  They mirror the IMAP
- * module's mv_imap_push_* and mv_imap_diff_* structs field for field (plus
- * what only a local target has: an on-disk path, a target message named
- * by file rather than UID), so that both can later share one type and one
- * printer.
+ * whatever the target (imap_push.h, imap_compare.h, local_push.h): per
+ * folder counts, and for a compare the list of differences.  A few fields
+ * only one kind of target fills are marked; the others leave them zero.
  */
 #ifndef MV_PUSH_REPORT_H
 #define MV_PUSH_REPORT_H
@@ -20,7 +15,7 @@
 struct mv_push_folder {
 	char *source;                  /* UTF-8, '/' */
 	char *target;                  /* UTF-8, '/' (after --map) */
-	char *path;                    /* on disk, relative to the target root, or NULL */
+	char *path;                    /* local: on disk, relative to the target root; IMAP: NULL */
 	int created;                   /* created (or would be, dry run) */
 	uint64_t messages;             /* in the version */
 	uint64_t present;              /* already on the target */
@@ -35,6 +30,9 @@ struct mv_push_report {
 	size_t nf;
 	uint64_t appended, present, refused, dropped_keywords;
 	uint64_t cut_bytes;            /* mbox: a torn tail of an interrupted push, cut */
+	uint64_t present_by_record;    /* IMAP, of present: known from push's record */
+	uint64_t reconnects;           /* IMAP: attempts to connect again */
+	int multiappend, literal_plus, binary;  /* IMAP: how messages were appended */
 };
 
 /* Adds a zeroed folder; NULL when out of memory. */
@@ -46,9 +44,10 @@ void mv_push_report_release(struct mv_push_report *r);
 
 struct mv_diff_folder {
 	char *source, *target;         /* UTF-8, '/' */
-	char *path;                    /* on disk, relative to the target root, or NULL */
+	char *path;                    /* local: on disk, relative to the target root; IMAP: NULL */
 	int absent;                    /* the target has no such folder */
 	uint64_t messages, matched;    /* in the version; found by bytes */
+	uint64_t rendered;             /* IMAP, of matched: only as the server renders them */
 	uint64_t missing, extra, altered, flags, dates;
 };
 
@@ -56,7 +55,7 @@ struct mv_diff_item {
 	char kind[8];                  /* missing extra altered flags date */
 	char *folder;                  /* source folder, UTF-8 */
 	uint32_t src_uid, dst_uid;     /* 0 where there is none (local: dst_uid 0) */
-	char *dst_name;                /* local target: the message's file or place; NULL */
+	char *dst_name;                /* local target: the message's file or place; IMAP: NULL */
 };
 
 #define MV_DIFF_MAX_ITEMS 10000
@@ -66,6 +65,7 @@ struct mv_diff_report {
 	size_t nf;
 	struct mv_diff_item *items;    /* at most MV_DIFF_MAX_ITEMS */
 	size_t nitems, more;
+	uint64_t rendered;             /* IMAP: matched only as the server renders them */
 	uint64_t missing, extra, altered, flags, dates;
 };
 
