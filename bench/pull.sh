@@ -192,8 +192,8 @@ echo "uptime before: $UPTIME_BEFORE"
 echo "uptime after:  $UPTIME_END"
 echo "other load: $OTHER"
 echo "MB/s = Maildir bytes / 10^6 / wall seconds (the same mailbox for every row).  wire MB = what Dovecot sent, from its log"
-echo "(mbox-vault fetches BINARY.PEEK[] when offered: base64 parts arrive decoded, so fewer bytes).  bodies = messages Dovecot"
-echo "served.  client CPU = user + system of the command (GNU time); server CPU = Dovecot's, all its processes.  RSS = peak of"
+echo "(mbox-vault fetches BODY.PEEK[], and BINARY.PEEK[] again only for messages whose BODY[] shows 0x80).  bodies = messages"
+echo "Dovecot served.  client CPU = user + system of the command (GNU time); server CPU = Dovecot's, all its processes.  RSS = peak of"
 echo "the largest client process.  time x = their s / mbox-vault full pull s (>1: mbox-vault faster)."
 echo
 } 
