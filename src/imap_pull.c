@@ -30,6 +30,8 @@ struct lfolder {
 	char delim;
 	uint8_t special;             /* format-spec 6.1 bits */
 	char *utf8;                  /* '/'-separated display and match form */
+	int have_st;                 /* st holds the STATUS asked before the folders */
+	struct mv_imap_status st;
 };
 
 /* A UID to fetch this pass, and what became of it. */
@@ -839,6 +841,27 @@ static int had_uid(const struct mv_folder *f, size_t had, uint32_t uid)
 	return i < had && f->e[i].uid == uid;
 }
 
+/*
+ * A folder whose STATUS (asked for every folder at once, before the
+ * folders are visited) shows it as the previous version left it: the
+ * same UIDVALIDITY, HIGHESTMODSEQ, UIDNEXT and message count.  Its
+ * entries stand without an EXAMINE, which costs a round trip and the
+ * server's opening of the folder each (most of a no-op pull's time).
+ */
+static int unchanged_by_status(struct ip *x, const struct lfolder *lf)
+{
+	const unsigned need = MV_IMAP_ST_MESSAGES | MV_IMAP_ST_UIDNEXT |
+			      MV_IMAP_ST_UIDVALIDITY | MV_IMAP_ST_HIGHESTMODSEQ;
+	const struct mv_folder *pf;
+
+	if (!lf->have_st || (lf->st.have & need) != need || in_parts(x, lf->name))
+		return 0;
+	pf = mv_index_folder(&x->p->prev, lf->name, strlen(lf->name));
+	return pf && pf->uidvalidity == lf->st.uidvalidity && pf->modseq &&
+	       pf->modseq == lf->st.highestmodseq && pf->uidnext == lf->st.uidnext &&
+	       pf->n == lf->st.messages;
+}
+
 static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv_error *e)
 {
 	struct mv_folder *prevf = NULL;
@@ -853,6 +876,23 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 	 * apply here. */
 	x->nuids = 0;
 	clear_fu(x);
+	if (!x->f && unchanged_by_status(x, lf)) {
+		x->f = mv_pull_begin_folder(x->p, lf->name, lf->delim, &prevf, e);
+		if (!x->f)
+			return e->code;
+		x->fno = (size_t)(x->f - x->p->ix.f);
+		x->prevf = prevf;
+		x->f->uidvalidity = lf->st.uidvalidity;
+		x->f->uidnext = lf->st.uidnext;
+		x->f->modseq = lf->st.highestmodseq;
+		x->f->special = lf->special;
+		if (mv_folder_reserve(x->f, prevf->n))
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
+		for (size_t i = 0; i < prevf->n; i++)
+			if ((rc = copy_known(x, &prevf->e[i], prevf->e[i].uid, e)))
+				return rc;
+		return MV_OK;
+	}
 	rc = mv_imapc_cmd(x->c, on_select, x, e,
 			  x->condstore ? "EXAMINE %M (CONDSTORE)" : "EXAMINE %M", lf->name);
 	if (rc == MV_E_PARSE && x->f == NULL) {
@@ -891,6 +931,8 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 	if (x->f->n == 0 && sameuv && x->have_modseq && x->prevf->modseq == x->modseq &&
 	    x->prevf->uidnext == x->uidnext && x->exists == x->prevf->n &&
 	    !in_parts(x, lf->name)) {
+		if (mv_folder_reserve(x->f, x->prevf->n))
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		for (size_t i = 0; i < x->prevf->n; i++)
 			if ((rc = copy_known(x, &x->prevf->e[i], x->prevf->e[i].uid, e)))
 				return rc;
@@ -1034,6 +1076,72 @@ static enum mv_err reconnect(struct ip *x, struct mv_error *e)
 	return rc;
 }
 
+static enum mv_err on_status(void *ctx, const struct mv_imap_resp *r, struct mv_error *e)
+{
+	struct ip *x = ctx;
+
+	(void)e;
+	if (r->type != MV_IMAP_STATUS || !r->mailbox)
+		return MV_OK;
+	for (size_t i = 0; i < x->nlf; i++)
+		if (strcmp(x->lf[i].name, r->mailbox) == 0) {
+			x->lf[i].st = r->status;
+			x->lf[i].have_st = 1;
+			break;
+		}
+	return MV_OK;
+}
+
+/*
+ * Asks the STATUS of every wanted folder the previous version holds, in
+ * one pipelined burst (unchanged_by_status).  Only the connection's loss
+ * is an error; a folder the server will not tell about is visited.
+ */
+static enum mv_err ask_status(struct ip *x, struct mv_error *e)
+{
+	char (*tags)[16] = NULL;
+	size_t *which = NULL, n = 0;
+	enum mv_err rc = MV_OK;
+
+	if (!x->nlf)
+		return MV_OK;
+	if (!(tags = calloc(x->nlf, sizeof *tags)) || !(which = calloc(x->nlf, sizeof *which))) {
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->nlf && rc == MV_OK; i++) {
+		const struct lfolder *lf = &x->lf[i];
+
+		if ((lf->special & MV_SU_NOSELECT) || !wanted(x->io, lf->utf8) ||
+		    !mv_index_folder(&x->p->prev, lf->name, strlen(lf->name)))
+			continue;
+		rc = mv_imapc_send(x->c, tags[n], e, "STATUS %M (MESSAGES UIDNEXT UIDVALIDITY "
+				   "HIGHESTMODSEQ)", lf->name);
+		which[n++] = i;
+	}
+	for (size_t k = 0; k < n && rc == MV_OK; k++) {
+		rc = mv_imapc_wait(x->c, tags[k], on_status, x, NULL, NULL, e);
+		if (rc == MV_E_PARSE) {
+			/* NO or BAD for this folder: EXAMINE will tell. */
+			x->lf[which[k]].have_st = 0;
+			mv_error_clear(e);
+			rc = MV_OK;
+		}
+	}
+	if (rc == MV_E_NET) {
+		/* The first folder's EXAMINE meets the lost connection and
+		 * reconnects; without STATUS every folder is examined. */
+		for (size_t i = 0; i < x->nlf; i++)
+			x->lf[i].have_st = 0;
+		mv_error_clear(e);
+		rc = MV_OK;
+	}
+out:
+	free(tags);
+	free(which);
+	return rc;
+}
+
 static enum mv_err pull_folder(struct ip *x, const struct lfolder *lf, struct mv_error *e)
 {
 	enum mv_err rc;
@@ -1107,6 +1215,8 @@ static enum mv_err imap_source(struct pull *p, void *ctx, struct mv_error *e)
 		return rc;
 	if (x->nlf)
 		qsort(x->lf, x->nlf, sizeof *x->lf, cmp_lf);
+	if (x->condstore && (rc = ask_status(x, e)))
+		return rc;
 	for (size_t i = 0; i < x->nlf && rc == MV_OK; i++) {
 		struct lfolder *lf = &x->lf[i];
 		struct mv_imap_folder_report *nr;

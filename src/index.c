@@ -363,6 +363,8 @@ enum mv_err mv_index_page_parse(struct mv_index *ix, const uint8_t *p, size_t n,
 	f = &ix->f[fno];
 	if (f->n)
 		last_uid = f->e[f->n - 1].uid;
+	if (mv_folder_reserve(f, count))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	for (uint32_t i = 0; i < count; i++) {
 		struct mv_entry *en = mv_folder_add_entry(f);
 

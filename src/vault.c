@@ -547,8 +547,47 @@ int mv_vault_record_proven(const struct mv_vault *v, uint64_t seq)
 	return seq < v->nauthentic && (v->authentic[seq / 8] >> (seq % 8) & 1);
 }
 
+/*
+ * Reads for the trailer walk.  Most records of a mail archive are small
+ * (one short message each), so after a small record the next read takes a
+ * window of WALK_WIN bytes and the following trailers usually come from
+ * memory: about a tenth of the system calls of one read per record (the
+ * walk was most of a no-op pull).  After a large record only the 48 bytes
+ * needed are read, so chunks of large messages are not read at all.
+ */
+#define WALK_WIN (128u << 10)
+#define WALK_SMALL (64u << 10)
+
+struct walk {
+	uint8_t *buf;                 /* WALK_WIN bytes */
+	uint64_t off;                 /* file offset of buf[0] */
+	size_t len;                   /* valid bytes */
+};
+
+static enum mv_err walk_read(struct mv_vault *v, struct walk *w, uint8_t *dst, size_t n,
+			     uint64_t at, int ahead, struct mv_error *e)
+{
+	size_t want;
+	enum mv_err rc;
+
+	if (at >= w->off && at - w->off <= w->len && n <= w->len - (size_t)(at - w->off)) {
+		memcpy(dst, w->buf + (at - w->off), n);
+		return MV_OK;
+	}
+	if (!ahead || !w->buf || v->file_size <= at || v->file_size - at < WALK_WIN)
+		return mv_pread_full(v->fd, dst, n, at, v->path, e);
+	want = WALK_WIN;
+	if ((rc = mv_pread_full(v->fd, w->buf, want, at, v->path, e)))
+		return rc;
+	w->off = at;
+	w->len = want;
+	memcpy(dst, w->buf, n);
+	return MV_OK;
+}
+
 enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_error *e)
 {
+	struct walk wk = { NULL, 0, 0 };
 	struct mv_frontier fr;
 	uint64_t off = MV_MAGIC_LEN, seq = 0;
 	mv_mhash *leaves = NULL;
@@ -573,6 +612,8 @@ enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_e
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	}
 	mv_frontier_init(&fr);
+	/* Without the window the walk is slower, not wrong. */
+	wk.buf = malloc(WALK_WIN);
 	if ((rc = mv_pread_full(v->fd, buf + MV_TRAILER, MV_FRAME_HDR, off, v->path, e)))
 		goto out;
 	while (seq < v->last.tree_size) {
@@ -601,8 +642,8 @@ enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_e
 				goto out;
 			continue;
 		}
-		if ((rc = mv_pread_full(v->fd, buf, sizeof buf, off + MV_FRAME_HDR + f.len,
-					v->path, e)))
+		if ((rc = walk_read(v, &wk, buf, sizeof buf, off + MV_FRAME_HDR + f.len,
+				    f.len <= WALK_SMALL, e)))
 			goto out;
 		memcpy(leaves[seq], buf, MV_MERKLE_HASH);
 		offs[seq] = off;
@@ -648,6 +689,7 @@ enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_e
 	}
 	rc = authenticate_subtrees(v, leaves, seq, e);
 out:
+	free(wk.buf);
 	free(leaves);
 	free(offs);
 	return rc;
