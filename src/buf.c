@@ -132,3 +132,15 @@ enum mv_err mv_buf_grow(struct mv_buf *b, size_t n, uint8_t **out)
 	b->len += n;
 	return MV_OK;
 }
+
+char *mv_strf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}

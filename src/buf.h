@@ -42,4 +42,8 @@ enum mv_err mv_buf_cstr(struct mv_buf *b);
 /* Appends n zero bytes and returns a pointer to them through *out. */
 enum mv_err mv_buf_grow(struct mv_buf *b, size_t n, uint8_t **out);
 
+/* vasprintf that returns the string (the caller frees it) or NULL when out
+ * of memory: for paths and names built once, not grown. */
+char *mv_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -134,3 +134,13 @@ enum mv_err_class mv_err_class(enum mv_err code)
 			return table[i].cls;
 	return MV_CLASS_IO;
 }
+
+void mv_eventv(mv_event_fn fn, void *ctx, const char *kind, const char *fmt, va_list ap)
+{
+	char t[900];
+
+	if (!fn)
+		return;
+	vsnprintf(t, sizeof t, fmt, ap);
+	fn(ctx, kind, t);
+}

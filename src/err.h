@@ -10,6 +10,7 @@
 #ifndef MV_ERR_H
 #define MV_ERR_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 enum mv_err {
@@ -106,5 +107,14 @@ enum mv_err_class {
 	MV_CLASS_NOTFOUND,
 };
 enum mv_err_class mv_err_class(enum mv_err code);
+
+/*
+ * Events: the warnings and notices the library hands its caller (it never
+ * prints them itself).  mv_eventv formats one (cut at 899 bytes) and
+ * passes it to fn(ctx, kind, text); nothing happens when fn is NULL.
+ */
+typedef void (*mv_event_fn)(void *ctx, const char *kind, const char *text);
+void mv_eventv(mv_event_fn fn, void *ctx, const char *kind, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 
 #endif

@@ -104,15 +104,11 @@ static void note(struct ip *x, const char *kind, const char *fmt, ...)
 
 static void note(struct ip *x, const char *kind, const char *fmt, ...)
 {
-	char t[600];
 	va_list ap;
 
-	if (!x->io->event)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(t, sizeof t, fmt, ap);
+	mv_eventv(x->io->event, x->io->event_ctx, kind, fmt, ap);
 	va_end(ap);
-	x->io->event(x->io->event_ctx, kind, t);
 }
 
 void mv_imap_report_release(struct mv_imap_report *r)

@@ -15,15 +15,11 @@
 
 void mv_px_note(struct mv_px *x, const char *kind, const char *fmt, ...)
 {
-	char t[700];
 	va_list ap;
 
-	if (!x->o->event)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(t, sizeof t, fmt, ap);
+	mv_eventv(x->o->event, x->o->event_ctx, kind, fmt, ap);
 	va_end(ap);
-	x->o->event(x->o->event_ctx, kind, t);
 }
 
 /* ---- the target's folders ---- */

@@ -145,7 +145,7 @@ static enum mv_err diff_folder(struct local_job *x, const struct mv_folder *f,
 	    (rc = mv_local_target_of(x, f, df->source, &df->target, &tname, &tdelim, e)) ||
 	    (rc = mv_sink_folder_path(x->sk, tname, tdelim, &df->path, e)))
 		goto out;
-	dir = *df->path ? mv_local_strf("%s/%s", x->o->path, df->path) : strdup(x->o->path);
+	dir = *df->path ? mv_strf("%s/%s", x->o->path, df->path) : strdup(x->o->path);
 	if (!dir) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 #include "index.h"
 #include "local_push.h"
@@ -72,8 +73,6 @@ void mv_local_release(struct local_job *x);
 /* Passes a warning or notice to o->event, if any. */
 void mv_local_note(struct local_job *x, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* asprintf that returns the string or NULL (out of memory). */
-char *mv_local_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 if path is a directory (following links). */
 int mv_local_is_dir(const char *path);
 /* 1 if dir is a Maildir folder (has cur/ or new/), 0 if not, -1 when out

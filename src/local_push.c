@@ -53,7 +53,7 @@ static char *journal_path(const struct local_job *x, const char *rel)
 
 	mv_blake2b(d, sizeof d, NULL, 0, (const uint8_t *)rel, strlen(rel));
 	mv_hex(hex, d, sizeof d);
-	return mv_local_strf("%s/%s%s", x->o->path, JOURNAL_PREFIX, hex);
+	return mv_strf("%s/%s%s", x->o->path, JOURNAL_PREFIX, hex);
 }
 
 static enum mv_err sync_dir(const char *path, struct mv_error *e)
@@ -77,12 +77,12 @@ static enum mv_err sync_dir(const char *path, struct mv_error *e)
 static enum mv_err journal_write(struct local_job *x, const char *jpath,
 				 const struct stat *st, struct mv_error *e)
 {
-	char *tmp = mv_local_strf("%s.tmp", jpath), *text = NULL;
+	char *tmp = mv_strf("%s.tmp", jpath), *text = NULL;
 	int fd = -1;
 	enum mv_err rc = MV_OK;
 	size_t len;
 
-	text = mv_local_strf("mbox-vault push 1 %llu %llu %llu\n",
+	text = mv_strf("mbox-vault push 1 %llu %llu %llu\n",
 			      (unsigned long long)st->st_size, (unsigned long long)st->st_dev,
 			      (unsigned long long)st->st_ino);
 	if (!tmp || !text) {
@@ -297,7 +297,7 @@ static enum mv_err push_folder(struct local_job *x, const struct mv_folder *f,
 	    (rc = mv_local_target_of(x, f, fr->source, &fr->target, &tname, &tdelim, e)) ||
 	    (rc = mv_sink_folder_path(x->sk, tname, tdelim, &fr->path, e)))
 		goto out;
-	dir = *fr->path ? mv_local_strf("%s/%s", x->o->path, fr->path) : strdup(x->o->path);
+	dir = *fr->path ? mv_strf("%s/%s", x->o->path, fr->path) : strdup(x->o->path);
 	if (!dir) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;

@@ -31,30 +31,13 @@
 /* Messages in one target folder at most (each costs about 100 bytes). */
 #define MAX_TARGET_MSGS 50000000u
 
-/* asprintf that returns the string or NULL (out of memory). */
-char *mv_local_strf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
 void mv_local_note(struct local_job *x, const char *kind, const char *fmt, ...)
 {
-	char t[900];
 	va_list ap;
 
-	if (!x->o->event)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(t, sizeof t, fmt, ap);
+	mv_eventv(x->o->event, x->o->event_ctx, kind, fmt, ap);
 	va_end(ap);
-	x->o->event(x->o->event_ctx, kind, t);
 }
 
 /* ---- the target folder ---- */
@@ -137,7 +120,7 @@ char *mv_local_kw_key(char *const *kw, size_t n, const char *unknown)
 		len += strlen(w[i]) + 1;
 	}
 	for (size_t i = 0; i < nu; i++) {
-		if (!(w[n + i] = mv_local_strf("?%c", unknown[i])))
+		if (!(w[n + i] = mv_strf("?%c", unknown[i])))
 			goto out;
 		len += 3;
 	}
@@ -204,7 +187,7 @@ int mv_local_is_dir(const char *path)
 
 int mv_local_maildir_exists(const char *dir)
 {
-	char *cur = mv_local_strf("%s/cur", dir), *nw = mv_local_strf("%s/new", dir);
+	char *cur = mv_strf("%s/cur", dir), *nw = mv_strf("%s/new", dir);
 	int r = cur && nw ? mv_local_is_dir(cur) || mv_local_is_dir(nw) : -1;
 
 	free(cur);
@@ -240,7 +223,7 @@ enum mv_err mv_local_load_maildir(struct local_job *x, const char *dir, int all,
 		t->size = m[i].size;
 		t->date = m[i].mtime;
 		t->flags = m[i].flags & MV_FLAG_ALL;
-		t->name = mv_local_strf("%s/%s", m[i].in_new ? "new" : "cur",
+		t->name = mv_strf("%s/%s", m[i].in_new ? "new" : "cur",
 			       slash ? slash + 1 : m[i].path);
 		t->base = strdup(m[i].base);
 		t->kw = mv_local_kw_key(m[i].keywords, m[i].nkeywords, m[i].unknown_letters);
@@ -516,7 +499,7 @@ enum mv_err mv_local_target_of(struct local_job *x, const struct mv_folder *f, c
 
 		if (!eq || strncmp(src, m, k) != 0 || (src[k] != '\0' && src[k] != '/'))
 			continue;
-		if (!(*tpath = mv_local_strf("%s%s", eq + 1, src + k)))
+		if (!(*tpath = mv_strf("%s%s", eq + 1, src + k)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		break;
 	}

@@ -46,18 +46,6 @@ const char *const mv_sink_subdirs[3] = { "cur", "new", "tmp" };
 
 /* ---- small helpers ---- */
 
-char *mv_sink_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return r < 0 ? NULL : s;
-}
-
 /* Appends s with bytes outside printable ASCII (and '\') as \xNN, so a
  * hostile folder name or keyword cannot drive the user's terminal. */
 static enum mv_err add_printable(struct mv_buf *b, const char *s)
@@ -253,7 +241,7 @@ void mv_sink_warn(struct mv_sink *s, const char *fmt, ...)
 	}
 	if (s->nwarn >= MAX_WARNINGS - 1) {
 		s->nmore++;
-		w = mv_sink_printf("%zu further warnings left out", s->nmore);
+		w = mv_strf("%zu further warnings left out", s->nmore);
 		if (!w)
 			return;
 		free(s->warn[MAX_WARNINGS - 1]);
@@ -612,7 +600,7 @@ static char *generated_name(struct mv_sink *s, int64_t when)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return mv_sink_printf("%lld.M%ldP%ld_%llu.mbox-vault",
+	return mv_strf("%lld.M%ldP%ld_%llu.mbox-vault",
 			      (long long)(when < 0 ? 0 : when), ts.tv_nsec / 1000,
 			      (long)getpid(), (unsigned long long)++s->counter);
 }
@@ -725,9 +713,9 @@ static enum mv_err maildir_write_keywords(struct mv_sink *s, struct folder *f,
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	tmp = mv_sink_printf("%s/tmp/dovecot-keywords.P%ld_%llu", f->where,
+	tmp = mv_strf("%s/tmp/dovecot-keywords.P%ld_%llu", f->where,
 			     (long)getpid(), (unsigned long long)++s->counter);
-	dst = mv_sink_printf("%s/dovecot-keywords", f->where);
+	dst = mv_strf("%s/dovecot-keywords", f->where);
 	if (!tmp || !dst) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
@@ -791,13 +779,13 @@ static enum mv_err maildir_folder(struct mv_sink *s, struct folder *f,
 	enum mv_err rc = MV_OK;
 	char *p = NULL;
 
-	f->where = *rel ? mv_sink_printf("%s/%s", s->root, rel) : strdup(s->root);
+	f->where = *rel ? mv_strf("%s/%s", s->root, rel) : strdup(s->root);
 	if (!f->where)
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	if (*rel && (rc = mv_sink_make_dir(s, f->where, s->root, e)) != MV_OK)
 		return rc;
 	for (size_t i = 0; i < 3 && !rc; i++) {
-		if (!(p = mv_sink_printf("%s/%s", f->where, mv_sink_subdirs[i])))
+		if (!(p = mv_strf("%s/%s", f->where, mv_sink_subdirs[i])))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		rc = mv_sink_make_dir(s, p, f->where, e);
 		if (!rc && i < 2)
@@ -808,7 +796,7 @@ static enum mv_err maildir_folder(struct mv_sink *s, struct folder *f,
 		int fd;
 
 		/* Dovecot's marker for a Maildir++ subfolder. */
-		if (!(p = mv_sink_printf("%s/maildirfolder", f->where)))
+		if (!(p = mv_strf("%s/maildirfolder", f->where)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		fd = mv_sink_create_file(p);
 		if (fd >= 0) {
@@ -841,7 +829,7 @@ static enum mv_err maildir_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 		char *tmp;
 
 		if (!s->base ||
-		    !(tmp = mv_sink_printf("%s/tmp/%s", f->where, s->base)))
+		    !(tmp = mv_strf("%s/tmp/%s", f->where, s->base)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		if ((s->fd = mv_sink_create_file(tmp)) >= 0) {
 			s->tmp_path = tmp;
@@ -898,7 +886,7 @@ static enum mv_err maildir_end(struct mv_sink *s, struct mv_error *e)
 		 * cur/ is never missing from the set. */
 		if (!s->base ||
 		    mv_sink_nameset_add(&f->names, s->base, strlen(s->base)) ||
-		    !(dst = mv_sink_printf("%s/cur/%s%s", f->where, s->base,
+		    !(dst = mv_strf("%s/cur/%s%s", f->where, s->base,
 					   s->info)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		/* Never replaces a file: NOREPLACE, or link+unlink where the
@@ -944,7 +932,7 @@ static enum mv_err maildir_close(struct mv_sink *s, struct mv_error *e)
 		if (f->kw_dirty)
 			rc = maildir_write_keywords(s, f, e);
 		if (!rc && f->cur_dirty) {
-			if (!(cur = mv_sink_printf("%s/cur", f->where)))
+			if (!(cur = mv_strf("%s/cur", f->where)))
 				return mv_fail(e, MV_E_NOMEM, "out of memory");
 			rc = fsync_dir(cur, e);
 			free(cur);

@@ -117,19 +117,19 @@ static enum mv_err ar_folder(struct mv_sink *s, struct folder *f,
 	enum mv_err rc = MV_OK;
 	char *p = NULL;
 
-	f->where = mv_sink_printf("%s%s", rel, *rel ? "/" : "");
+	f->where = mv_strf("%s%s", rel, *rel ? "/" : "");
 	if (!f->where)
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	if (*rel)
 		rc = ar_header(s, rel, 1, 0, s->now, e);
 	for (size_t i = 0; i < 3 && !rc; i++) {
-		if (!(p = mv_sink_printf("%s%s", f->where, mv_sink_subdirs[i])))
+		if (!(p = mv_strf("%s%s", f->where, mv_sink_subdirs[i])))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		rc = ar_header(s, p, 1, 0, s->now, e);
 		free(p);
 	}
 	if (!rc && *rel) {
-		if (!(p = mv_sink_printf("%smaildirfolder", f->where)))
+		if (!(p = mv_strf("%smaildirfolder", f->where)))
 			return mv_fail(e, MV_E_NOMEM, "out of memory");
 		rc = ar_header(s, p, 0, 0, s->now, e);
 		free(p);
@@ -150,7 +150,7 @@ static enum mv_err ar_begin(struct mv_sink *s, const struct mv_msgmeta *m,
 	if (mv_sink_nameset_add(&f->names, s->base, strlen(s->base)))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	mv_sink_make_info(s, m);
-	if (!(member = mv_sink_printf("%scur/%s%s", f->where, s->base, s->info)))
+	if (!(member = mv_strf("%scur/%s%s", f->where, s->base, s->info)))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	rc = ar_header(s, member, 0, m->size, m->internaldate, e);
 	free(member);
@@ -198,7 +198,7 @@ static enum mv_err ar_close(struct mv_sink *s, struct mv_error *e)
 		free(name);
 		name = NULL;
 		if (mv_sink_keywords_text(f, &b) ||
-		    !(name = mv_sink_printf("%sdovecot-keywords", f->where))) {
+		    !(name = mv_strf("%sdovecot-keywords", f->where))) {
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			break;
 		}

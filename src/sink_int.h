@@ -106,10 +106,6 @@ extern const char *const mv_sink_subdirs[3];
 
 /* ---- helpers (sink.c) ---- */
 
-/* asprintf that returns the string or NULL (out of memory). */
-char *mv_sink_printf(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
 /* Creates path exclusively, 0600 whatever the umask.  Returns the fd or
  * -1 with errno set. */
 int mv_sink_create_file(const char *path);

@@ -34,7 +34,7 @@ static enum mv_err mbox_folder(struct mv_sink *s, struct folder *f,
 
 	/* Intermediate directories of "A/B/C.mbox". */
 	for (const char *sl = strchr(rel, '/'); sl && !rc; sl = strchr(sl + 1, '/')) {
-		char *dir = mv_sink_printf("%s/%.*s", s->root, (int)(sl - rel), rel);
+		char *dir = mv_strf("%s/%.*s", s->root, (int)(sl - rel), rel);
 		char *par = dir ? mv_sink_parent_of(dir) : NULL;
 
 		rc = dir && par ? mv_sink_make_dir(s, dir, par, e)
@@ -44,7 +44,7 @@ static enum mv_err mbox_folder(struct mv_sink *s, struct folder *f,
 	}
 	if (rc)
 		return rc;
-	if (!(f->where = mv_sink_printf("%s/%s", s->root, rel)))
+	if (!(f->where = mv_strf("%s/%s", s->root, rel)))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	/* The file exists from the folder's first mention on, so that an
 	 * empty folder is exported as an empty mbox. */
