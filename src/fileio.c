@@ -143,6 +143,24 @@ enum mv_err mv_wfile_append(struct mv_wfile *w, const void *p, size_t n,
 	return MV_OK;
 }
 
+enum mv_err mv_wfile_reserve(struct mv_wfile *w, size_t n, uint8_t **p,
+			     struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if (n >= w->cap)
+		return mv_fail(e, MV_E_INTERNAL, "record of %zu bytes does not fit the buffer", n);
+	if (w->len + n > w->cap && (rc = mv_wfile_flush(w, e)) != MV_OK)
+		return rc;
+	*p = w->buf + w->len;
+	return MV_OK;
+}
+
+void mv_wfile_commit(struct mv_wfile *w, size_t n)
+{
+	w->len += n;
+}
+
 enum mv_err mv_wfile_sync(struct mv_wfile *w, struct mv_error *e)
 {
 	enum mv_err rc = mv_wfile_flush(w, e);

@@ -3,7 +3,7 @@
  * appender, durable sync, and the test-build crash hook.
  *
  * Every byte mbox-vault appends to an archive goes through
- * mv_wfile_append(), so the crash tests (MV_TEST_CRASH_WRITES=N in a
+ * mv_wfile_append() or mv_wfile_reserve(), so the crash tests (MV_TEST_CRASH_WRITES=N in a
  * MV_TEST_HOOKS build) can kill the process after exactly N write(2) calls.
  */
 #ifndef MV_FILEIO_H
@@ -26,6 +26,15 @@ enum mv_err mv_wfile_new(struct mv_wfile **out, int fd, const char *path,
 uint64_t mv_wfile_offset(const struct mv_wfile *w);
 enum mv_err mv_wfile_append(struct mv_wfile *w, const void *p, size_t n,
 			    struct mv_error *e);
+/*
+ * Room for n bytes (less than the buffer size) at the end of the buffer,
+ * flushing first if needed: the caller builds a record in place (no copy)
+ * and then adds it with mv_wfile_commit(w, n).  Nothing else may append
+ * in between.
+ */
+enum mv_err mv_wfile_reserve(struct mv_wfile *w, size_t n, uint8_t **p,
+			     struct mv_error *e);
+void mv_wfile_commit(struct mv_wfile *w, size_t n);
 enum mv_err mv_wfile_flush(struct mv_wfile *w, struct mv_error *e);
 /* Flushes and fdatasyncs. */
 enum mv_err mv_wfile_sync(struct mv_wfile *w, struct mv_error *e);

@@ -169,13 +169,57 @@ static int lookup(struct pull *p, const uint8_t *h, struct mv_blobref *out)
  */
 
 
-static enum mv_err collect(void *ctx, const uint8_t *p, size_t n, struct mv_error *e)
+/* Under pl->mu: the oldest job with work to hand out, and that work:
+ * *seg = the segment to compress, or JOB_SEGS for the hash (with segment
+ * 0 too when it is the only one). */
+static struct job *pool_take(struct pool *pl, size_t *seg)
 {
-	struct job *j = ctx;
+	for (size_t k = 0; k < pl->count; k++) {
+		struct job *c = &pl->job[(pl->tail + k) % JOBS];
 
-	if (mv_buf_add(&j->out, p, n))
+		if (c->state != 1 || c->rc || c->dup)
+			continue;
+		if (c->need_hash && !c->hashed) {
+			if (c->hashing)
+				continue;      /* its segments wait for the hash */
+			c->hashing = 1;
+			if (c->nseg == 1)
+				c->seg_next = 1;
+			*seg = JOB_SEGS;
+		} else if (c->seg_next < c->nseg) {
+			*seg = c->seg_next++;
+		} else {
+			continue;
+		}
+		c->busy++;
+		return c;
+	}
+	return NULL;
+}
+
+static enum mv_err read_full(int fd, uint8_t *b, size_t n, const char *path,
+			     struct mv_error *e);
+
+/* Closes the file a job was to read, if still open. */
+static void job_unfile(struct job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	free(j->path);
+	j->path = NULL;
+}
+
+static enum mv_err compress_seg(struct pool *pl, struct mv_zc *zc, struct job *j,
+				size_t k, struct mv_error *e)
+{
+	size_t off = k * MV_ZSTD_SEGMENT;
+	size_t n = j->n - off < MV_ZSTD_SEGMENT ? j->n - off : MV_ZSTD_SEGMENT;
+
+	if (!zc)
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	return MV_OK;
+	return mv_zc_segment(zc, j->out + k * pl->stride, j->out_len - k * pl->stride,
+			     j->raw + off, n, &j->seg_len[k], e);
 }
 
 static void *pool_main(void *arg)
@@ -185,55 +229,98 @@ static void *pool_main(void *arg)
 
 	pthread_mutex_lock(&pl->mu);
 	for (;;) {
-		struct job *j = NULL;
+		size_t seg = 0;
+		struct job *j = pool_take(pl, &seg);
+		struct mv_error e;
+		enum mv_err rc = MV_OK;
+		int dup = 0, segs_done = 0, more;
 
-		for (size_t k = 0; k < pl->count; k++) {
-			struct job *c = &pl->job[(pl->tail + k) % JOBS];
-
-			if (c->state == 1) {
-				j = c;
-				break;
-			}
-		}
 		if (!j) {
 			if (pl->stop)
 				break;
 			pthread_cond_wait(&pl->cv_work, &pl->mu);
 			continue;
 		}
-		j->state = 2;
 		pthread_mutex_unlock(&pl->mu);
-		{
-			struct mv_error e;
+		mv_error_clear(&e);
+		if (seg == JOB_SEGS) {
 			const struct mv_blobref *b;
 
-			mv_error_clear(&e);
-			mv_buf_reset(&j->out);
-			j->dup = 0;
-			j->rc = MV_OK;
-			if (j->need_hash &&
-			    (j->rc = mv_vault_content_hash(pl->p->v, j->raw, j->n, j->hash, &e)) == MV_OK &&
-			    (b = bm_get(pl->p, &pl->p->prevmap, j->hash))) {
-				j->dup = 1;
+			if (j->fd >= 0) {
+				rc = read_full(j->fd, j->raw, j->n, j->path, &e);
+				close(j->fd);
+				j->fd = -1;
+			}
+			if (rc == MV_OK)
+				rc = mv_vault_content_hash(pl->p->v, j->raw, j->n, j->hash, &e);
+			if (rc == MV_OK && (b = bm_get(pl->p, &pl->p->prevmap, j->hash))) {
+				dup = 1;
 				j->dupref = *b;
 			}
-			if (j->rc == MV_OK && !j->dup) {
-				if (!zc)
-					j->rc = mv_fail(&e, MV_E_NOMEM, "out of memory");
-				else if ((j->rc = mv_zc_begin(zc, j->n, &e)) == MV_OK)
-					j->rc = mv_zc_feed(zc, j->raw, j->n, 1, collect, j, &e);
-			}
-			if (j->rc)
-				snprintf(j->err, sizeof j->err, "%s", e.msg);
+			if (rc == MV_OK && !dup && j->nseg == 1 &&
+			    (rc = compress_seg(pl, zc, j, 0, &e)) == MV_OK)
+				segs_done = 1;
+		} else if ((rc = compress_seg(pl, zc, j, seg, &e)) == MV_OK) {
+			segs_done = 1;
 		}
 		pthread_mutex_lock(&pl->mu);
-		j->state = 3;
-		pthread_cond_broadcast(&pl->cv_done);
+		more = 0;
+		if (seg == JOB_SEGS) {
+			j->hashed = 1;
+			j->dup = dup;
+			more = !dup && j->nseg > 1;
+		}
+		j->seg_done += (size_t)segs_done;
+		if (rc && !j->rc) {
+			j->rc = rc;
+			snprintf(j->err, sizeof j->err, "%s", e.msg);
+		}
+		j->busy--;
+		if (!j->busy && (j->rc || j->dup || j->seg_done == j->nseg)) {
+			j->state = 3;
+			pthread_cond_broadcast(&pl->cv_done);
+		}
+		/* The hash let this job's segments go: wake the other
+		 * worker for them. */
+		if (more)
+			pthread_cond_broadcast(&pl->cv_work);
 	}
 	pthread_mutex_unlock(&pl->mu);
 	mv_zc_free(zc);
 	mv_sha256_thread_done();
 	return NULL;
+}
+
+/*
+ * Where n bytes can start in ring r, given where its oldest live buffer
+ * starts (tail; empty = none live): after the newest buffer, or at the
+ * ring's start when the end has no room.  -1 when they do not fit yet.
+ */
+static long ring_fit(const struct ring *r, size_t n, size_t tail, int empty)
+{
+	if (empty)
+		return n <= r->cap ? 0 : -1;
+	if (r->head >= tail) {
+		if (n <= r->cap - r->head)
+			return (long)r->head;
+		return n < tail ? 0 : -1;
+	}
+	return n < tail - r->head ? (long)r->head : -1;
+}
+
+static void ring_take(struct ring *r, size_t off, size_t n)
+{
+	r->head = off + n;
+	if (r->head > r->high)
+		r->high = r->head;
+}
+
+static void ring_free(struct ring *r)
+{
+	if (r->mem)
+		mv_wipe(r->mem, r->high);
+	free(r->mem);
+	r->mem = NULL;
 }
 
 static int pool_start(struct pool *pl)
@@ -242,11 +329,21 @@ static int pool_start(struct pool *pl)
 
 	memset(pl, 0, sizeof *pl);
 	pl->p = p;
+	pl->stride = mv_zc_bound(MV_ZSTD_SEGMENT);
+	for (size_t i = 0; i < JOBS; i++)
+		pl->job[i].fd = -1;
+	pl->rraw.cap = INFLIGHT_MAX;
+	pl->rout.cap = (SMALL_MAX / MV_ZSTD_SEGMENT) * pl->stride;
+	pl->rraw.mem = malloc(pl->rraw.cap);
+	pl->rout.mem = malloc(pl->rout.cap);
+	if (!pl->rraw.mem || !pl->rout.mem) {
+		ring_free(&pl->rraw);
+		ring_free(&pl->rout);
+		return -1;
+	}
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->cv_work, NULL);
 	pthread_cond_init(&pl->cv_done, NULL);
-	for (size_t i = 0; i < JOBS; i++)
-		mv_buf_init(&pl->job[i].out, SMALL_MAX + (SMALL_MAX >> 4) + 4096);
 	for (int i = 0; i < WORKERS; i++) {
 		if (pthread_create(&pl->th[i], NULL, pool_main, pl) != 0)
 			break;
@@ -263,10 +360,10 @@ static void pool_stop(struct pool *pl)
 	pthread_mutex_unlock(&pl->mu);
 	for (int i = 0; i < pl->nth; i++)
 		pthread_join(pl->th[i], NULL);
-	for (size_t i = 0; i < JOBS; i++) {
-		free(pl->job[i].raw);
-		mv_buf_release(&pl->job[i].out);
-	}
+	for (size_t i = 0; i < JOBS; i++)
+		job_unfile(&pl->job[i]);
+	ring_free(&pl->rraw);
+	ring_free(&pl->rout);
 	pthread_mutex_destroy(&pl->mu);
 	pthread_cond_destroy(&pl->cv_work);
 	pthread_cond_destroy(&pl->cv_done);
@@ -291,7 +388,8 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 		const struct mv_blobref *have = NULL;
 
 		if (j->state != 3) {
-			if (!all && pl->count < JOBS && pl->inflight < INFLIGHT_MAX)
+			/* Waiting for room is job_acquire's. */
+			if (!all)
 				break;
 			pthread_cond_wait(&pl->cv_done, &pl->mu);
 			continue;
@@ -306,7 +404,13 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 			en->blob = j->dup ? j->dupref : *have;
 			p->st->deduplicated++;
 		} else {
-			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, j->out.data, j->out.len,
+			struct mv_span parts[JOB_SEGS];
+
+			for (size_t k = 0; k < j->nseg; k++) {
+				parts[k].p = j->out + k * pl->stride;
+				parts[k].n = j->seg_len[k];
+			}
+			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, parts, j->nseg,
 						   j->hash, p->o->pad, &en->blob, e);
 			if (rc == MV_OK && bm_put(p, &p->map, SRC_IX, j->fno, j->eno))
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
@@ -316,17 +420,7 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 			}
 		}
 		pthread_mutex_lock(&pl->mu);
-		/* Small buffers are reused; big ones go back to the system so
-		 * that memory stays bounded (P10). */
-		if (j->rawcap > KEEP_BUF) {
-			free(j->raw);
-			j->raw = NULL;
-			j->rawcap = 0;
-		}
-		/* Keep small output buffers for reuse, give big ones back. */
-		if (j->out.cap > KEEP_BUF)
-			mv_buf_release(&j->out);
-		pl->inflight -= j->n;
+		job_unfile(j);
 		j->state = 0;
 		pl->tail = (pl->tail + 1) % JOBS;
 		pl->count--;
@@ -348,30 +442,43 @@ static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
 {
 	struct pool *pl = &p->pool;
 	struct job *j;
+	size_t nseg, need;
+	long roff, ooff;
 	enum mv_err rc;
 
+	if (n > SMALL_MAX)
+		return mv_fail(e, MV_E_INTERNAL, "job of %zu bytes", n);
+	nseg = n ? (n + MV_ZSTD_SEGMENT - 1) / MV_ZSTD_SEGMENT : 1;
+	need = (nseg - 1) * pl->stride + mv_zc_bound(n - (nseg - 1) * MV_ZSTD_SEGMENT);
 	for (;;) {
-		int room;
+		const struct job *old;
+		int empty;
 
 		if ((rc = mv_pull_retire(p, 0, e)))
 			return rc;
 		pthread_mutex_lock(&pl->mu);
-		room = pl->count < JOBS && pl->inflight + n <= INFLIGHT_MAX;
-		if (room || pl->count == 0)
+		old = &pl->job[pl->tail];
+		empty = pl->count == 0;
+		if (pl->count < JOBS &&
+		    (roff = ring_fit(&pl->rraw, n, old->raw_off, empty)) >= 0 &&
+		    (ooff = ring_fit(&pl->rout, need, old->out_off, empty)) >= 0)
 			break;
+		if (empty) {
+			pthread_mutex_unlock(&pl->mu);
+			return mv_fail(e, MV_E_INTERNAL, "job of %zu bytes does not fit", n);
+		}
 		pthread_cond_wait(&pl->cv_done, &pl->mu);
 		pthread_mutex_unlock(&pl->mu);
 	}
 	j = &pl->job[pl->head];
+	ring_take(&pl->rraw, (size_t)roff, n);
+	ring_take(&pl->rout, (size_t)ooff, need);
 	pthread_mutex_unlock(&pl->mu);
-	if (j->rawcap < n || !j->raw) {
-		free(j->raw);
-		j->rawcap = n ? n : 1;
-		if (!(j->raw = malloc(j->rawcap))) {
-			j->rawcap = 0;
-			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		}
-	}
+	j->raw_off = (size_t)roff;
+	j->raw = pl->rraw.mem + roff;
+	j->out_off = (size_t)ooff;
+	j->out = pl->rout.mem + ooff;
+	j->out_len = need;
 	*out = j;
 	return MV_OK;
 }
@@ -386,16 +493,24 @@ static void job_queue(struct pull *p, struct job *j, size_t n, const uint8_t *h,
 	pthread_mutex_lock(&pl->mu);
 	j->n = n;
 	j->need_hash = h == NULL;
+	j->hashing = 0;
+	j->hashed = h != NULL;
+	j->dup = 0;
 	if (h)
 		memcpy(j->hash, h, 32);
+	j->nseg = n ? (n + MV_ZSTD_SEGMENT - 1) / MV_ZSTD_SEGMENT : 1;
+	j->seg_next = j->seg_done = j->busy = 0;
 	j->fno = fno;
 	j->eno = eno;
 	j->rc = MV_OK;
 	j->state = 1;
 	pl->head = (pl->head + 1) % JOBS;
 	pl->count++;
-	pl->inflight += n;
-	pthread_cond_signal(&pl->cv_work);
+	/* Segments of a known hash may go to both workers at once. */
+	if (j->hashed && j->nseg > 1)
+		pthread_cond_broadcast(&pl->cv_work);
+	else
+		pthread_cond_signal(&pl->cv_work);
 	pthread_mutex_unlock(&pl->mu);
 }
 
@@ -488,18 +603,25 @@ static enum mv_err read_full(int fd, uint8_t *b, size_t n, const char *path,
 	return MV_OK;
 }
 
-/* Reads a Maildir file of n <= SMALL_MAX bytes straight into a job; the
- * worker hashes it and skips compressing bytes an earlier version holds.
- * The entry's blob is filled in when the job is retired. */
+/* Hands a Maildir file of n <= SMALL_MAX bytes, and fd (closed here or
+ * by the worker), to a job: the worker reads and hashes it and skips
+ * compressing bytes an earlier version holds.  The entry's blob is filled
+ * in when the job is retired. */
 static enum mv_err submit_file(struct pull *p, int fd, size_t n, const char *path,
 			       size_t fno, size_t eno, struct mv_error *e)
 {
 	struct job *j = NULL;
 	enum mv_err rc = job_acquire(p, n, &j, e);
 
-	if (rc == MV_OK && (rc = read_full(fd, j->raw, n, path, e)) == MV_OK)
-		job_queue(p, j, n, NULL, fno, eno);
-	return rc;
+	if (rc == MV_OK && !(j->path = strdup(path)))
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	j->fd = fd;
+	job_queue(p, j, n, NULL, fno, eno);
+	return MV_OK;
 }
 
 /*
@@ -830,6 +952,7 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 				if (size <= SMALL_MAX && p->have_pool && size >= 64) {
 					rc = submit_file(p, fd, (size_t)size, m->path,
 							 (size_t)(f - p->ix.f), (size_t)(en - f->e), e);
+					fd = -1;
 				} else if (size <= SMALL_MAX) {
 					rc = read_full(fd, p->buf, (size_t)size, m->path, e);
 					if (rc == MV_OK)
@@ -839,7 +962,8 @@ static enum mv_err pull_maildir(struct pull *p, const char *root, struct mv_erro
 				} else {
 					rc = store_file_large(p, fd, size, m->path, &en->blob, e);
 				}
-				close(fd);
+				if (fd >= 0)
+					close(fd);
 			}
 			mv_imapdate_format(en->date, mtime, 0);
 			if (rc)

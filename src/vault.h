@@ -150,13 +150,21 @@ enum mv_err mv_writer_blob_feed(struct mv_writer *w, const uint8_t *p, size_t n,
 enum mv_err mv_writer_blob_end(struct mv_writer *w, struct mv_blobref *out,
 			       struct mv_error *e);
 
+/* A run of bytes in memory. */
+struct mv_span {
+	const uint8_t *p;
+	size_t n;
+};
+
 /*
- * Stores a message whose stored stream (the zstd frame, or the raw bytes
- * when comp is MV_COMP_NONE) was made elsewhere, e.g. on a compression
- * thread; content_hash must be mv_vault_content_hash of the raw bytes.
+ * Stores a message whose stored stream was made elsewhere, e.g. on
+ * compression threads: the concatenation of parts[0..nparts) (the zstd
+ * frames of its segments in order, or the raw bytes when comp is
+ * MV_COMP_NONE); content_hash must be mv_vault_content_hash of the raw
+ * bytes.
  */
 enum mv_err mv_writer_blob_stored(struct mv_writer *w, uint64_t raw_size, int comp,
-				  const uint8_t *stored, size_t stored_len,
+				  const struct mv_span *parts, size_t nparts,
 				  const uint8_t content_hash[32], int pad,
 				  struct mv_blobref *out, struct mv_error *e);
 

@@ -65,7 +65,6 @@ struct mv_writer {
 	int stop;
 	enum mv_err werr;             /* first error in the worker */
 	struct mv_error werr_info;
-	struct mv_buf wrec;           /* worker's payload scratch */
 	struct mv_frontier fr;
 	uint64_t start_off;
 	uint64_t cut_bytes;
@@ -76,7 +75,7 @@ struct mv_writer {
 	struct mv_zc *zc;
 	struct mv_hmac *hash;
 	struct mv_chunk_ctx *cc;      /* secure memory: holds the message key */
-	uint8_t *chunk;               /* 2^c plaintext bytes */
+	uint8_t *chunk;               /* the head slot's plain, once taken */
 	size_t chunk_len;
 	uint32_t chunk_index;
 	uint64_t raw_expected, raw_seen, stored, padded;
@@ -116,6 +115,32 @@ static enum mv_err put_record(struct mv_writer *w, uint8_t type, uint8_t flags,
 
 /* ---- the chunk worker ---- */
 
+/* Seals a queued chunk straight into the file buffer as a CHUNK record
+ * (the same bytes put_record would write, without the copies). */
+static enum mv_err put_chunk(struct mv_writer *w, const struct slot *sl,
+			     struct mv_error *e)
+{
+	size_t len = MV_CHUNK_HEAD + sl->len + MV_TAG_LEN;
+	size_t total = MV_FRAME_HDR + len + sizeof(mv_mhash);
+	mv_mhash h;
+	uint8_t *p;
+	enum mv_err rc;
+
+	if (len > mv_frame_max_payload(MV_R_CHUNK, w->v->h.chunk_log))
+		return mv_fail(e, MV_E_LIMIT, "chunk record of %zu bytes is over the limit", len);
+	if ((rc = mv_wfile_reserve(w->wf, total, &p, e)))
+		return rc;
+	mv_frame_encode(p, MV_R_CHUNK, sl->last ? MV_RF_LAST : 0, (uint32_t)len, w->seq);
+	mv_chunk_seal_nonce(p + MV_FRAME_HDR, &sl->cc, sl->seq, sl->index, sl->last,
+			    sl->plain, sl->len, sl->nonce);
+	mv_record_hash(h, p, p + MV_FRAME_HDR, len);
+	memcpy(p + MV_FRAME_HDR + len, h, sizeof h);
+	mv_wfile_commit(w->wf, total);
+	mv_frontier_add(&w->fr, h);
+	w->seq++;
+	return MV_OK;
+}
+
 static void *worker_main(void *arg)
 {
 	struct mv_writer *w = arg;
@@ -123,8 +148,6 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		struct slot *sl;
-		uint8_t *payload;
-		size_t len;
 		enum mv_err rc;
 
 		while (!w->count && !w->stop)
@@ -134,18 +157,8 @@ static void *worker_main(void *arg)
 		sl = &w->slots[w->tail];
 		rc = w->werr;
 		pthread_mutex_unlock(&w->mu);
-		if (rc == MV_OK) {
-			len = MV_CHUNK_HEAD + sl->len + MV_TAG_LEN;
-			mv_buf_reset(&w->wrec);
-			if (mv_buf_grow(&w->wrec, len, &payload)) {
-				rc = mv_fail(&w->werr_info, MV_E_NOMEM, "out of memory");
-			} else {
-				mv_chunk_seal_nonce(payload, &sl->cc, sl->seq, sl->index, sl->last,
-						    sl->plain, sl->len, sl->nonce);
-				rc = put_record(w, MV_R_CHUNK, sl->last ? MV_RF_LAST : 0, payload,
-						len, NULL, &w->werr_info);
-			}
-		}
+		if (rc == MV_OK)
+			rc = put_chunk(w, sl, &w->werr_info);
 		pthread_mutex_lock(&w->mu);
 		if (rc && !w->werr)
 			w->werr = rc;
@@ -262,19 +275,18 @@ void mv_writer_free(struct mv_writer *w)
 		pthread_cond_destroy(&w->cv_free);
 	}
 	if (w->slots) {
+		/* Message bytes, compressed or not, are wiped like keys. */
 		for (size_t i = 0; i < QSLOTS; i++)
-			free(w->slots[i].plain);
+			if (w->slots[i].plain) {
+				mv_wipe(w->slots[i].plain, (size_t)1 << w->v->h.chunk_log);
+				free(w->slots[i].plain);
+			}
 		mv_secure_free(w->slots);
 	}
-	mv_buf_release(&w->wrec);
 	mv_wfile_free(w->wf);
 	mv_zc_free(w->zc);
 	mv_hmac_free(w->hash);
 	mv_secure_free(w->cc);
-	if (w->chunk) {
-		mv_wipe(w->chunk, (size_t)1 << w->v->h.chunk_log);
-		free(w->chunk);
-	}
 	mv_buf_release(&w->rec);
 	free(w);
 }
@@ -322,8 +334,7 @@ enum mv_err mv_writer_begin(struct mv_vault *v, struct mv_writer **out,
 	mv_buf_init(&w->rec, 65u << 20);
 	w->zc = mv_zc_new();
 	w->cc = mv_secure_alloc(sizeof *w->cc);
-	w->chunk = malloc((size_t)1 << v->h.chunk_log);
-	if (!w->zc || !w->cc || !w->chunk) {
+	if (!w->zc || !w->cc) {
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -364,7 +375,6 @@ enum mv_err mv_writer_begin(struct mv_vault *v, struct mv_writer **out,
 	w->start_off = at;
 	w->pseq = w->seq;
 	w->poff = at;
-	mv_buf_init(&w->wrec, 96u + ((size_t)1 << v->h.chunk_log) + 64);
 	mv_error_clear(&w->werr_info);
 	w->slots = mv_secure_alloc(QSLOTS * sizeof *w->slots);
 	if (!w->slots) {
@@ -397,9 +407,11 @@ out:
 
 /* ---- blobs ---- */
 
-static enum mv_err emit_chunk(struct mv_writer *w, int last, struct mv_error *e)
+/* Makes the slot at the head of the queue the producer's, waiting for
+ * the worker to free one: stored bytes are cut into chunks right in the
+ * slot they will be sealed from. */
+static enum mv_err take_slot(struct mv_writer *w, struct mv_error *e)
 {
-	struct slot *sl;
 	enum mv_err rc;
 
 	pthread_mutex_lock(&w->mu);
@@ -409,21 +421,32 @@ static enum mv_err emit_chunk(struct mv_writer *w, int last, struct mv_error *e)
 	pthread_mutex_unlock(&w->mu);
 	if (rc)
 		return mv_fail(e, rc, "%s", w->werr_info.msg);
-	sl = &w->slots[w->head];
 	/* The slot is ours: the worker only reads slots in [tail, head). */
+	w->chunk = w->slots[w->head].plain;
+	return MV_OK;
+}
+
+static enum mv_err emit_chunk(struct mv_writer *w, int last, struct mv_error *e)
+{
+	struct slot *sl;
+	enum mv_err rc;
+
+	if (!w->chunk && (rc = take_slot(w, e)))
+		return rc;
+	sl = &w->slots[w->head];
 	sl->cc = *w->cc;
 	mv_random(sl->nonce, sizeof sl->nonce);
 	sl->seq = w->pseq;
 	sl->index = w->chunk_index;
 	sl->last = last;
 	sl->len = w->chunk_len;
-	memcpy(sl->plain, w->chunk, w->chunk_len);
 	if (w->chunk_index == 0) {
 		w->cur.first_seq = w->pseq;
 		w->cur.first_off = w->poff;
 	}
 	w->pseq++;
 	w->poff += MV_FRAME_OVERHEAD + MV_CHUNK_HEAD + w->chunk_len + MV_TAG_LEN;
+	w->chunk = NULL;
 	pthread_mutex_lock(&w->mu);
 	w->head = (w->head + 1) % QSLOTS;
 	w->count++;
@@ -448,6 +471,8 @@ static enum mv_err stored_out(void *ctx, const uint8_t *p, size_t n, struct mv_e
 		/* A full chunk is sealed only once more bytes follow, so the
 		 * final chunk is always the one marked LAST. */
 		if (w->chunk_len == full && (rc = emit_chunk(w, 0, e)))
+			return rc;
+		if (!w->chunk && (rc = take_slot(w, e)))
 			return rc;
 		take = full - w->chunk_len < n ? full - w->chunk_len : n;
 		memcpy(w->chunk + w->chunk_len, p, take);
@@ -499,20 +524,26 @@ static enum mv_err blob_finish(struct mv_writer *w, struct mv_error *e)
 }
 
 enum mv_err mv_writer_blob_stored(struct mv_writer *w, uint64_t raw_size, int comp,
-				  const uint8_t *stored, size_t stored_len,
+				  const struct mv_span *parts, size_t nparts,
 				  const uint8_t content_hash[32], int pad,
 				  struct mv_blobref *out, struct mv_error *e)
 {
+	uint64_t stored_len = 0;
 	enum mv_err rc;
 
 	if (w->in_blob)
 		return mv_fail(e, MV_E_USAGE, "a message is already being stored");
+	for (size_t i = 0; i < nparts; i++)
+		stored_len += parts[i].n;
 	if (raw_size > MV_MAX_MESSAGE || (comp == MV_COMP_NONE && stored_len != raw_size))
 		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes cannot be stored",
 			       (unsigned long long)raw_size);
 	blob_keys(w);
 	w->pad = pad;
-	if ((rc = stored_out(w, stored, stored_len, e)) || (rc = blob_finish(w, e)))
+	for (size_t i = 0; i < nparts; i++)
+		if ((rc = stored_out(w, parts[i].p, parts[i].n, e)))
+			return rc;
+	if ((rc = blob_finish(w, e)))
 		return rc;
 	w->cur.raw_size = raw_size;
 	w->cur.comp = (uint8_t)comp;
