@@ -112,7 +112,9 @@ static int bm_put(const struct pull *p, struct blobmap *m, uint32_t src, size_t 
 
 /* Maps the blob just stored as b, the blob of an entry of p->ix (found
  * from the newest folder back: nearly always the folder being pulled). */
-static int map_new(struct pull *p, const struct mv_blobref *b)
+/* The entry of p->ix whose blob reference b is: 0 and its place, or -1. */
+static int entry_at(const struct pull *p, const struct mv_blobref *b, size_t *fnop,
+		    size_t *enop)
 {
 	const struct mv_entry *en = (const void *)((const char *)b -
 						   offsetof(struct mv_entry, blob));
@@ -120,10 +122,22 @@ static int map_new(struct pull *p, const struct mv_blobref *b)
 	for (size_t fno = p->ix.nf; fno-- > 0;) {
 		const struct mv_folder *f = &p->ix.f[fno];
 
-		if (en >= f->e && en < f->e + f->n)
-			return bm_put(p, &p->map, SRC_IX, fno, (size_t)(en - f->e));
+		if (en >= f->e && en < f->e + f->n) {
+			*fnop = fno;
+			*enop = (size_t)(en - f->e);
+			return 0;
+		}
 	}
 	return -1;
+}
+
+static int map_new(struct pull *p, const struct mv_blobref *b)
+{
+	size_t fno, eno;
+
+	if (entry_at(p, b, &fno, &eno))
+		return -1;
+	return bm_put(p, &p->map, SRC_IX, fno, eno);
 }
 
 int mv_pull_folder_moved(struct pull *p)
@@ -372,6 +386,41 @@ static void pool_stop(struct pool *pl)
 /* ---- the pull ---- */
 
 
+/* The stored stream of job j: its segments' frames, in order. */
+static size_t job_parts(const struct pool *pl, const struct job *j, struct mv_span *parts)
+{
+	for (size_t k = 0; k < j->nseg; k++) {
+		parts[k].p = j->out + k * pl->stride;
+		parts[k].n = j->seg_len[k];
+	}
+	return j->nseg;
+}
+
+/* A piece of a streamed message to the writer; the last one fills in
+ * the entry (en, NULL for an orphan) and the map. */
+static enum mv_err retire_piece(struct pull *p, const struct job *j, struct mv_entry *en,
+				struct mv_error *e)
+{
+	struct mv_span parts[JOB_SEGS];
+	struct mv_blobref b;
+	enum mv_err rc = MV_OK;
+
+	if (j->first)
+		rc = mv_writer_stored_begin(p->w, j->total, MV_COMP_ZSTD, p->o->pad, e);
+	if (rc == MV_OK)
+		rc = mv_writer_stored_add(p->w, parts, job_parts(&p->pool, j, parts), e);
+	if (rc || !j->last)
+		return rc;
+	if ((rc = mv_writer_stored_end(p->w, j->hash, &b, e)) || !en)
+		return rc;
+	en->blob = b;
+	/* The same bytes may be stored already (they could not be hashed
+	 * before being stored); either copy serves. */
+	if (!bm_get(p, &p->map, j->hash) && bm_put(p, &p->map, SRC_IX, j->fno, j->eno))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	return MV_OK;
+}
+
 /* Hands the oldest finished jobs to the writer; with all = 1, waits for
  * every job. */
 enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
@@ -395,9 +444,11 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 			continue;
 		}
 		pthread_mutex_unlock(&pl->mu);
-		en = &p->ix.f[j->fno].e[j->eno];
+		en = j->orphan ? NULL : &p->ix.f[j->fno].e[j->eno];
 		if (j->rc) {
 			rc = mv_fail(e, j->rc, "%s", j->err);
+		} else if (!j->first || !j->last) {
+			rc = retire_piece(p, j, en, e);
 		} else if (j->dup || (have = bm_get(p, &p->map, j->hash))) {
 			/* Already stored: by an earlier version, or by a job
 			 * of this run retired before this one. */
@@ -406,12 +457,9 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 		} else {
 			struct mv_span parts[JOB_SEGS];
 
-			for (size_t k = 0; k < j->nseg; k++) {
-				parts[k].p = j->out + k * pl->stride;
-				parts[k].n = j->seg_len[k];
-			}
-			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, parts, j->nseg,
-						   j->hash, p->o->pad, &en->blob, e);
+			rc = mv_writer_blob_stored(p->w, j->n, MV_COMP_ZSTD, parts,
+						   job_parts(pl, j, parts), j->hash, p->o->pad,
+						   &en->blob, e);
 			if (rc == MV_OK && bm_put(p, &p->map, SRC_IX, j->fno, j->eno))
 				rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			if (rc == MV_OK) {
@@ -479,6 +527,9 @@ static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
 	j->out_off = (size_t)ooff;
 	j->out = pl->rout.mem + ooff;
 	j->out_len = need;
+	j->first = j->last = 1;
+	j->orphan = 0;
+	j->total = n;
 	*out = j;
 	return MV_OK;
 }
@@ -695,28 +746,21 @@ static enum mv_err store_file_large(struct pull *p, int fd, uint64_t size,
 		rc = mv_fail(e, MV_E_IO, "cannot rewind '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if ((rc = mv_writer_blob_begin(p->w, size, p->o->compress, p->o->pad, e)))
+	/* A failure leaves the stream open: mv_pull_run closes it. */
+	if ((rc = mv_pull_stream_begin(p, size, e)))
 		goto out;
 	for (left = size; left; ) {
 		size_t n = left < IOBUF ? (size_t)left : IOBUF;
 
 		if ((rc = read_full(fd, p->buf, n, path, e)) ||
-		    (rc = mv_writer_blob_feed(p->w, p->buf, n, e)))
+		    (rc = mv_pull_stream_feed(p, p->buf, n, e)))
 			goto out;
 		left -= n;
 	}
-	if ((rc = mv_writer_blob_end(p->w, out, e)))
+	if ((rc = mv_pull_stream_end(p, out, e)))
 		goto out;
-	if (memcmp(out->content_hash, h, 32) != 0) {
+	if (memcmp(out->content_hash, h, 32) != 0)
 		rc = mv_fail(e, MV_E_IO, "'%s' changed while being read", path);
-		goto out;
-	}
-	if (map_new(p, out)) {
-		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-		goto out;
-	}
-	p->st->stored_messages++;
-	p->st->stored_bytes += size;
 out:
 	mv_hmac_free(hs);
 	return rc;
@@ -1080,19 +1124,17 @@ static enum mv_err pull_mbox_file(struct pull *p, const char *path, const char *
 			if (lookup(p, h, &en->blob)) {
 				p->st->deduplicated++;
 			} else {
-				rc = mv_pull_retire(p, 1, e);
+				/* A failure leaves the stream open: mv_pull_run
+				 * closes it. */
+				rc = mv_mbox_rewind(mb, e);
 				if (rc == MV_OK)
-					rc = mv_mbox_rewind(mb, e);
-				if (rc == MV_OK)
-					rc = mv_writer_blob_begin(p->w, total, p->o->compress, p->o->pad, e);
+					rc = mv_pull_stream_begin(p, total, e);
 				while (rc == MV_OK && (rc = mv_mbox_read(mb, p->buf, IOBUF, &got, e)) == MV_OK && got)
-					rc = mv_writer_blob_feed(p->w, p->buf, got, e);
+					rc = mv_pull_stream_feed(p, p->buf, got, e);
 				if (rc == MV_OK)
-					rc = mv_writer_blob_end(p->w, &en->blob, e);
-				if (rc == MV_OK && map_new(p, &en->blob))
-					rc = mv_fail(e, MV_E_NOMEM, "out of memory");
-				p->st->stored_messages++;
-				p->st->stored_bytes += total;
+					rc = mv_pull_stream_end(p, &en->blob, e);
+				if (rc == MV_OK && memcmp(en->blob.content_hash, h, 32) != 0)
+					rc = mv_fail(e, MV_E_IO, "'%s' changed while being read", path);
 			}
 			len = (size_t)total;
 		}
@@ -1197,36 +1239,112 @@ int mv_pull_lookup(struct pull *p, const uint8_t hash[32], struct mv_blobref *ou
 	return lookup(p, hash, out);
 }
 
+/*
+ * A message streamed through the pool goes as pieces of PIECE bytes (four
+ * segments), so that two fit in the job ring and both workers compress
+ * it.  The main thread hashes the bytes as they come; the last piece is
+ * held back until the hash is known (mv_pull_stream_end).
+ */
+#define PIECE (SMALL_MAX / 2)
+
 enum mv_err mv_pull_stream_begin(struct pull *p, uint64_t size, struct mv_error *e)
 {
 	enum mv_err rc;
 
+	p->stream_size = size;
+	p->stream_seen = 0;
+	p->piece = NULL;
+	p->stream_pool = p->have_pool && p->o->compress && size >= 64;
+	if (p->stream_pool) {
+		mv_hmac_free(p->stream_hash);
+		if (!(p->stream_hash = mv_vault_content_hasher(p->v)))
+			return mv_fail(e, MV_E_NOMEM, "out of memory");
+		p->streaming = 1;
+		return MV_OK;
+	}
 	/* The writer takes one message at a time: queued ones go first. */
 	if ((rc = mv_pull_retire(p, 1, e)) ||
 	    (rc = mv_writer_blob_begin(p->w, size, p->o->compress, p->o->pad, e)))
 		return rc;
 	p->streaming = 1;
-	p->stream_size = size;
-	p->stream_seen = 0;
 	return MV_OK;
+}
+
+/* Queues the full piece being filled (not the last: see above). */
+static void piece_queue(struct pull *p, const uint8_t *h, size_t fno, size_t eno)
+{
+	static const uint8_t none[32];
+
+	job_queue(p, p->piece, p->piece_len, h ? h : none, fno, eno);
+	p->piece = NULL;
 }
 
 enum mv_err mv_pull_stream_feed(struct pull *p, const uint8_t *b, size_t n,
 				struct mv_error *e)
 {
-	enum mv_err rc = mv_writer_blob_feed(p->w, b, n, e);
+	enum mv_err rc;
 
-	if (rc == MV_OK)
-		p->stream_seen += n;
-	return rc;
+	if (!p->stream_pool) {
+		if ((rc = mv_writer_blob_feed(p->w, b, n, e)) == MV_OK)
+			p->stream_seen += n;
+		return rc;
+	}
+	if (n > p->stream_size - p->stream_seen)
+		return mv_fail(e, MV_E_LENGTH, "message is longer than the %llu bytes announced",
+			       (unsigned long long)p->stream_size);
+	mv_hmac_update(p->stream_hash, b, n);
+	while (n) {
+		size_t take;
+
+		if (!p->piece) {
+			uint64_t left = p->stream_size - p->stream_seen;
+
+			p->piece_len = left < PIECE ? (size_t)left : PIECE;
+			p->piece_fill = 0;
+			if ((rc = job_acquire(p, p->piece_len, &p->piece, e)))
+				return rc;
+			p->piece->first = p->stream_seen == 0;
+			p->piece->last = p->piece_len == left;
+			p->piece->total = p->stream_size;
+			p->piece->orphan = 1;
+		}
+		take = p->piece_len - p->piece_fill < n ? p->piece_len - p->piece_fill : n;
+		memcpy(p->piece->raw + p->piece_fill, b, take);
+		p->piece_fill += take;
+		p->stream_seen += take;
+		b += take;
+		n -= take;
+		if (p->piece_fill == p->piece_len && !p->piece->last)
+			piece_queue(p, NULL, 0, 0);
+	}
+	return MV_OK;
 }
 
 enum mv_err mv_pull_stream_end(struct pull *p, struct mv_blobref *out,
 			       struct mv_error *e)
 {
 	struct mv_blobref have;
-	enum mv_err rc = mv_writer_blob_end(p->w, out, e);
+	size_t fno, eno;
+	enum mv_err rc;
 
+	if (p->stream_pool) {
+		if (p->stream_seen != p->stream_size || !p->piece)
+			return mv_fail(e, MV_E_LENGTH, "message ended after %llu of %llu bytes",
+				       (unsigned long long)p->stream_seen,
+				       (unsigned long long)p->stream_size);
+		if (entry_at(p, out, &fno, &eno))
+			return mv_fail(e, MV_E_INTERNAL, "streamed message has no entry");
+		/* The hash now, the rest of the reference when the last
+		 * piece is retired (before any commit). */
+		mv_hmac_final(p->stream_hash, out->content_hash);
+		p->piece->orphan = 0;
+		piece_queue(p, out->content_hash, fno, eno);
+		p->streaming = 0;
+		p->st->stored_messages++;
+		p->st->stored_bytes += p->stream_size;
+		return MV_OK;
+	}
+	rc = mv_writer_blob_end(p->w, out, e);
 	p->streaming = 0;
 	if (rc)
 		return rc;
@@ -1246,10 +1364,17 @@ void mv_pull_stream_abort(struct pull *p)
 
 	if (!p->streaming)
 		return;
+	if (p->stream_pool && (p->stream_seen == 0 || (p->piece && p->piece->first))) {
+		/* Nothing reached the writer: the piece is dropped unqueued. */
+		p->piece = NULL;
+		p->streaming = 0;
+		return;
+	}
 	/* Zero bytes up to the announced size close the blob, so the
 	 * chunks already written end with a LAST chunk like any other;
 	 * nothing refers to the blob. */
 	memset(p->buf, 0, IOBUF);
+	mv_error_clear(&e);
 	while (p->stream_seen < p->stream_size) {
 		uint64_t left = p->stream_size - p->stream_seen;
 		size_t n = left < IOBUF ? (size_t)left : IOBUF;
@@ -1257,7 +1382,15 @@ void mv_pull_stream_abort(struct pull *p)
 		if (mv_pull_stream_feed(p, p->buf, n, &e) != MV_OK)
 			break;
 	}
-	mv_writer_blob_end(p->w, &dummy, &e);
+	if (p->stream_pool) {
+		/* The held last piece goes as an orphan; without it (a failed
+		 * feed) no LAST chunk can be written, and the pull fails. */
+		if (p->piece && p->piece_fill == p->piece_len)
+			piece_queue(p, NULL, 0, 0);
+		p->piece = NULL;
+	} else {
+		mv_writer_blob_end(p->w, &dummy, &e);
+	}
 	p->streaming = 0;
 }
 
@@ -1314,6 +1447,7 @@ out:
 	free(p.parts);
 	free(p.map.slot);
 	free(p.prevmap.slot);
+	mv_hmac_free(p.stream_hash);
 	free(p.buf);
 	return rc;
 }

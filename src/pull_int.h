@@ -83,6 +83,12 @@ struct job {
 	enum mv_err rc;
 	char err[sizeof(((struct mv_error *)0)->msg)];
 	size_t fno, eno;           /* the entry waiting for this blob */
+	/* A message streamed in pieces (mv_pull_stream_*) is several jobs in
+	 * a row: first starts its blob, last ends it (hash then known);
+	 * total is the message's size; an orphan's blob (an abandoned
+	 * stream) goes to no entry.  A whole message is first and last. */
+	int first, last, orphan;
+	uint64_t total;
 };
 
 struct pull;
@@ -132,6 +138,12 @@ struct pull {
 	size_t nparts;
 	int streaming;               /* between mv_pull_stream_begin and end */
 	uint64_t stream_size, stream_seen;
+	/* A stream through the pool: the hash so far, and the piece being
+	 * filled (piece_len bytes, piece_fill so far). */
+	int stream_pool;
+	struct mv_hmac *stream_hash;
+	struct job *piece;
+	size_t piece_len, piece_fill;
 };
 
 /* Entries of p->ix were reordered (mv_folder_sort): the blob map's slots

@@ -167,6 +167,17 @@ enum mv_err mv_writer_blob_stored(struct mv_writer *w, uint64_t raw_size, int co
 				  const struct mv_span *parts, size_t nparts,
 				  const uint8_t content_hash[32], int pad,
 				  struct mv_blobref *out, struct mv_error *e);
+/*
+ * The same in steps, for a message whose stored stream comes in pieces
+ * (a large one compressed by several jobs): begin, add pieces in order,
+ * end.  Nothing else may be stored in between.
+ */
+enum mv_err mv_writer_stored_begin(struct mv_writer *w, uint64_t raw_size, int comp,
+				   int pad, struct mv_error *e);
+enum mv_err mv_writer_stored_add(struct mv_writer *w, const struct mv_span *parts,
+				 size_t nparts, struct mv_error *e);
+enum mv_err mv_writer_stored_end(struct mv_writer *w, const uint8_t content_hash[32],
+				 struct mv_blobref *out, struct mv_error *e);
 
 /* Content hash (format-spec 5.3: HMAC-SHA-256 under this archive's
  * content ID key) of bytes in memory: MV_OK, or MV_E_NOMEM. */

@@ -523,33 +523,69 @@ static enum mv_err blob_finish(struct mv_writer *w, struct mv_error *e)
 	return MV_OK;
 }
 
+/* in_blob: 1 between mv_writer_blob_begin and _end (compressing here),
+ * 2 between mv_writer_stored_begin and _end (stored stream made elsewhere). */
+enum mv_err mv_writer_stored_begin(struct mv_writer *w, uint64_t raw_size, int comp,
+				   int pad, struct mv_error *e)
+{
+	if (w->in_blob)
+		return mv_fail(e, MV_E_USAGE, "a message is already being stored");
+	if (raw_size > MV_MAX_MESSAGE)
+		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes cannot be stored",
+			       (unsigned long long)raw_size);
+	blob_keys(w);
+	w->pad = pad;
+	w->comp = comp;
+	w->raw_expected = raw_size;
+	w->in_blob = 2;
+	return MV_OK;
+}
+
+enum mv_err mv_writer_stored_add(struct mv_writer *w, const struct mv_span *parts,
+				 size_t nparts, struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if (w->in_blob != 2)
+		return mv_fail(e, MV_E_USAGE, "no stored message started");
+	for (size_t i = 0; i < nparts; i++)
+		if ((rc = stored_out(w, parts[i].p, parts[i].n, e)))
+			return rc;
+	return MV_OK;
+}
+
+enum mv_err mv_writer_stored_end(struct mv_writer *w, const uint8_t content_hash[32],
+				 struct mv_blobref *out, struct mv_error *e)
+{
+	enum mv_err rc;
+
+	if (w->in_blob != 2)
+		return mv_fail(e, MV_E_USAGE, "no stored message started");
+	w->in_blob = 0;
+	if (w->comp == MV_COMP_NONE && w->stored != w->raw_expected)
+		return mv_fail(e, MV_E_LENGTH, "uncompressed message of %llu bytes stored as %llu",
+			       (unsigned long long)w->raw_expected,
+			       (unsigned long long)w->stored);
+	if ((rc = blob_finish(w, e)))
+		return rc;
+	w->cur.raw_size = w->raw_expected;
+	w->cur.comp = (uint8_t)w->comp;
+	memcpy(w->cur.content_hash, content_hash, 32);
+	*out = w->cur;
+	return MV_OK;
+}
+
 enum mv_err mv_writer_blob_stored(struct mv_writer *w, uint64_t raw_size, int comp,
 				  const struct mv_span *parts, size_t nparts,
 				  const uint8_t content_hash[32], int pad,
 				  struct mv_blobref *out, struct mv_error *e)
 {
-	uint64_t stored_len = 0;
 	enum mv_err rc;
 
-	if (w->in_blob)
-		return mv_fail(e, MV_E_USAGE, "a message is already being stored");
-	for (size_t i = 0; i < nparts; i++)
-		stored_len += parts[i].n;
-	if (raw_size > MV_MAX_MESSAGE || (comp == MV_COMP_NONE && stored_len != raw_size))
-		return mv_fail(e, MV_E_LIMIT, "message of %llu bytes cannot be stored",
-			       (unsigned long long)raw_size);
-	blob_keys(w);
-	w->pad = pad;
-	for (size_t i = 0; i < nparts; i++)
-		if ((rc = stored_out(w, parts[i].p, parts[i].n, e)))
-			return rc;
-	if ((rc = blob_finish(w, e)))
+	if ((rc = mv_writer_stored_begin(w, raw_size, comp, pad, e)) ||
+	    (rc = mv_writer_stored_add(w, parts, nparts, e)))
 		return rc;
-	w->cur.raw_size = raw_size;
-	w->cur.comp = (uint8_t)comp;
-	memcpy(w->cur.content_hash, content_hash, 32);
-	*out = w->cur;
-	return MV_OK;
+	return mv_writer_stored_end(w, content_hash, out, e);
 }
 
 enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
@@ -579,7 +615,7 @@ enum mv_err mv_writer_blob_begin(struct mv_writer *w, uint64_t raw_size,
 enum mv_err mv_writer_blob_feed(struct mv_writer *w, const uint8_t *p, size_t n,
 				struct mv_error *e)
 {
-	if (!w->in_blob)
+	if (w->in_blob != 1)
 		return mv_fail(e, MV_E_USAGE, "no message started");
 	if (n > w->raw_expected - w->raw_seen)
 		return mv_fail(e, MV_E_LENGTH, "message is longer than the %llu bytes announced",
@@ -596,7 +632,7 @@ enum mv_err mv_writer_blob_end(struct mv_writer *w, struct mv_blobref *out,
 {
 	enum mv_err rc;
 
-	if (!w->in_blob)
+	if (w->in_blob != 1)
 		return mv_fail(e, MV_E_USAGE, "no message started");
 	w->in_blob = 0;
 	if (w->raw_seen != w->raw_expected)
