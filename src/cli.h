@@ -105,6 +105,11 @@ char *cli_prompt_secret(const char *prompt, size_t *len);
 /* Rollback protection (format-spec 12): compare with / save the state. */
 enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e);
 void cli_state_save(struct mv_vault *v);
+/* The version up to whose commit this machine found the archive's
+ * records intact (0: none), once cli_state_check has passed; and the
+ * version to remember so at the next cli_state_save. */
+uint32_t cli_state_proven(const struct mv_vault *v);
+void cli_state_set_proven(uint32_t n);
 /* The path of a per-archive state file "<state dir>/<archive ID>.<suffix>"
  * (the directory made 0700); -1 without a state directory. */
 int cli_state_file(const struct mv_vault *v, const char *suffix, char *out, size_t cap);

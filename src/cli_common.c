@@ -283,7 +283,27 @@ void cli_keys_release(struct cli_keys *k)
 	memset(k, 0, sizeof *k);
 }
 
-/* ---- rollback state ---- */
+/* ---- rollback state ----
+ *
+ * One file per archive (by archive ID) under $XDG_STATE_HOME/mbox-vault:
+ *   commit N tree T root HEX signer HEX   (the newest version seen here)
+ *   proven P                               (optional: the records up to
+ *                                           version P's commit were found
+ *                                           to match their signed versions)
+ */
+
+/* P of the file read by cli_state_check, and P to write. */
+static uint32_t state_proven, proven_now;
+
+uint32_t cli_state_proven(const struct mv_vault *v)
+{
+	return v->has_commit && state_proven <= v->last.number ? state_proven : 0;
+}
+
+void cli_state_set_proven(uint32_t n)
+{
+	proven_now = n;
+}
 
 static int state_path(const struct mv_vault *v, char *out, size_t cap, int mk)
 {
@@ -334,7 +354,7 @@ int cli_state_known(const struct mv_vault *v)
 enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e)
 {
 	char path[4200], line[512], signer[65], want[65], roothex[65];
-	unsigned number;
+	unsigned number, proven;
 	unsigned long long tsize;
 	FILE *f;
 	struct mv_commit_info *list = NULL;
@@ -352,6 +372,10 @@ enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e)
 		fclose(f);
 		return MV_OK;
 	}
+	/* Taken only once the rest of the check has passed. */
+	if (!fgets(line, sizeof line, f) || sscanf(line, "proven %u", &proven) != 1 ||
+	    proven > number)
+		proven = 0;
 	fclose(f);
 	mv_signer_fingerprint(signer, v->h.owner_pk);
 	if (strcmp(signer, want) != 0)
@@ -374,6 +398,8 @@ enum mv_err cli_state_check(struct mv_vault *v, struct mv_error *e)
 				     v->path, number);
 	}
 	free(list);
+	if (rc == MV_OK)
+		state_proven = proven;
 	return rc;
 }
 
@@ -398,6 +424,10 @@ void cli_state_save(struct mv_vault *v)
 	mv_hex(hx, v->last.root, 32);
 	fprintf(f, "commit %u tree %llu root %s signer %s\n", v->last.number,
 		(unsigned long long)v->last.tree_size, hx, signer);
+	if (proven_now && proven_now <= v->last.number)
+		fprintf(f, "proven %u\n", proven_now);
+	else if (cli_state_proven(v))
+		fprintf(f, "proven %u\n", cli_state_proven(v));
 	if (fclose(f) == 0)
 		rename(tmp, path);
 	else
@@ -411,6 +441,7 @@ static int progress_shown;
 void cli_progress(void *ctx, const struct mv_progress *p)
 {
 	static time_t last;
+	static int tty = -1;
 	time_t now = time(NULL);
 
 	(void)ctx;
@@ -424,8 +455,10 @@ void cli_progress(void *ctx, const struct mv_progress *p)
 		}
 		return;
 	}
-	/* now first: isatty is a system call, and this runs per message. */
-	if (cli_quiet || now == last || !isatty(2))
+	/* isatty is a system call, and this runs per message: asked once. */
+	if (tty < 0)
+		tty = isatty(2);
+	if (cli_quiet || now == last || !tty)
 		return;
 	last = now;
 	fprintf(stderr, "\r\033[K%s: %llu messages, %.1f MB", p->folder ? p->folder : "",
@@ -464,6 +497,8 @@ int cli_open(const char *path, struct cli_keys *k, int need_key, struct mv_vault
 		mv_vault_free(v);
 		return cli_error(&e);
 	}
+	if (!damaged)
+		cli_state_set_proven(v->last.number);
 	if (damaged && !cli_quiet)
 		fprintf(stderr, "mbox-vault: warning: '%s' is damaged or altered: records "
 			"not covered by an intact signed version are refused (run verify)\n",

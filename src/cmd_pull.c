@@ -291,7 +291,11 @@ int cmd_pull(int argc, char **argv)
 			rc = cli_die(EX_USAGE, "--recipient applies when an archive is created; use 'grant' to add a reader");
 			goto out;
 		}
-		if (cli_state_check(v, &e) || mv_vault_check_records(v, &damaged, &e) ||
+		/* Only the records added since this machine last found them
+		 * intact are read again (a no-op pull of a 20,000-message
+		 * archive read 5,000 windows for nothing); verify reads all. */
+		if (cli_state_check(v, &e) ||
+		    mv_vault_check_records_since(v, cli_state_proven(v), &damaged, &e) ||
 		    mv_vault_unlock(v, &k.creds, &e)) {
 			rc = cli_error(&e);
 			goto out;
@@ -318,6 +322,8 @@ int cmd_pull(int argc, char **argv)
 			unlink(arch);
 		goto out;
 	}
+	/* Checked at the start, and everything since written here. */
+	cli_state_set_proven(v->last.number);
 	cli_state_save(v);
 	cli_progress_done();
 	if (cli_log_json)

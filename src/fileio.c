@@ -55,6 +55,8 @@ void mv_crash_point(void)
  * commit finds little left to do (the disk works while we compute). */
 #define KICK_BYTES (8u << 20)
 
+#define DIRECT_MIN (256u << 10)
+
 struct mv_wfile {
 	int fd;
 	const char *path;
@@ -131,7 +133,9 @@ enum mv_err mv_wfile_append(struct mv_wfile *w, const void *p, size_t n,
 {
 	enum mv_err rc;
 
-	if (n >= w->cap) {
+	/* Large records go out from the caller's memory: copying an index
+	 * record of megabytes would only fault the buffer's pages in. */
+	if (n >= w->cap || n >= DIRECT_MIN) {
 		if ((rc = mv_wfile_flush(w, e)) != MV_OK)
 			return rc;
 		return write_all(w, p, n, e);

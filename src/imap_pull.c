@@ -861,7 +861,7 @@ static int unchanged_by_status(struct ip *x, const struct lfolder *lf)
 static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv_error *e)
 {
 	struct mv_folder *prevf = NULL;
-	int sameuv;
+	int sameuv, sorted;
 	enum mv_err rc;
 	uint32_t keep_uv = x->f ? x->f->uidvalidity : 0;
 
@@ -882,11 +882,16 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 		x->f->uidnext = lf->st.uidnext;
 		x->f->modseq = lf->st.highestmodseq;
 		x->f->special = lf->special;
-		if (mv_folder_reserve(x->f, prevf->n))
-			return mv_fail(e, MV_E_NOMEM, "out of memory");
-		for (size_t i = 0; i < prevf->n; i++)
-			if ((rc = copy_known(x, &prevf->e[i], prevf->e[i].uid, e)))
-				return rc;
+		/* The previous version's entries as they are: no flag
+		 * changed (same HIGHESTMODSEQ), and nothing else will. */
+		if (mv_folder_borrow(x->f, prevf))
+			return mv_fail(e, MV_E_INTERNAL, "folder '%s' taken twice", lf->utf8);
+		for (size_t i = 0; i < prevf->n; i++) {
+			x->p->st->messages++;
+			x->p->st->bytes += prevf->e[i].blob.raw_size;
+			x->p->reused_bytes += prevf->e[i].blob.raw_size;
+			x->p->st->deduplicated++;
+		}
 		return MV_OK;
 	}
 	rc = mv_imapc_cmd(x->c, on_select, x, e,
@@ -913,9 +918,7 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 		x->prevf = prevf;
 	} else if (keep_uv != x->uidvalidity) {
 		/* Reset while we were away: what this run took is void. */
-		for (size_t i = 0; i < x->f->n; i++)
-			mv_entry_release(&x->f->e[i]);
-		x->f->n = 0;
+		mv_folder_clear(x->f);
 	}
 	x->f->uidvalidity = x->uidvalidity;
 	x->f->uidnext = x->uidnext;
@@ -958,9 +961,12 @@ static enum mv_err folder_pass(struct ip *x, const struct lfolder *lf, struct mv
 	 * writer holds no job for them once retired, so they may move. */
 	if ((rc = mv_pull_retire(x->p, 1, e)))
 		return rc;
-	if (mv_folder_sort(x->f) != 0)
+	/* Only entries that moved need the blob map redone. */
+	if ((sorted = mv_folder_sort(x->f)) == -2)
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
+	if (sorted < 0)
 		return mv_fail(e, MV_E_INTERNAL, "folder '%s': a UID twice", lf->utf8);
-	if (x->f->n > 1 && mv_pull_folder_moved(x->p))
+	if (sorted == 1 && mv_pull_folder_moved(x->p))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	free(x->todo);
 	x->todo = NULL;

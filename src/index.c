@@ -30,9 +30,7 @@ void mv_index_release(struct mv_index *ix)
 	for (size_t i = 0; i < ix->nf; i++) {
 		struct mv_folder *f = &ix->f[i];
 
-		for (size_t j = 0; j < f->n; j++)
-			mv_entry_release(&f->e[j]);
-		free(f->e);
+		mv_folder_clear(f);
 		free(f->name);
 	}
 	free(ix->f);
@@ -78,10 +76,62 @@ struct mv_folder *mv_index_add_folder(struct mv_index *ix, const char *name,
 	return f;
 }
 
+void mv_folder_clear(struct mv_folder *f)
+{
+	if (!f->borrowed) {
+		for (size_t j = 0; j < f->n; j++)
+			mv_entry_release(&f->e[j]);
+		free(f->e);
+	}
+	f->e = NULL;
+	f->n = f->cap = 0;
+	f->borrowed = 0;
+}
+
+int mv_folder_borrow(struct mv_folder *f, const struct mv_folder *src)
+{
+	if (f->n)
+		return -1;
+	free(f->borrowed ? NULL : f->e);
+	f->e = src->e;
+	f->n = f->cap = src->n;
+	f->borrowed = 1;
+	return 0;
+}
+
+/* Makes a borrowed folder's entries its own copies.  -1: out of memory
+ * (f is then left as it was). */
+static int own(struct mv_folder *f)
+{
+	struct mv_entry *ne;
+	size_t i;
+
+	if (!f->borrowed)
+		return 0;
+	if (!(ne = malloc((f->n ? f->n : 1) * sizeof *ne)))
+		return -1;
+	for (i = 0; i < f->n; i++)
+		if (mv_entry_copy(&ne[i], &f->e[i]) != 0)
+			break;
+	if (i < f->n) {
+		/* mv_entry_copy leaves a failed copy releasable. */
+		for (size_t j = 0; j <= i; j++)
+			mv_entry_release(&ne[j]);
+		free(ne);
+		return -1;
+	}
+	f->e = ne;
+	f->cap = f->n;
+	f->borrowed = 0;
+	return 0;
+}
+
 int mv_folder_reserve(struct mv_folder *f, size_t more)
 {
 	struct mv_entry *ne;
 
+	if (own(f))
+		return -1;
 	if (more <= f->cap - f->n)
 		return 0;
 	if (more > SIZE_MAX / sizeof *ne - f->n)
@@ -95,6 +145,8 @@ int mv_folder_reserve(struct mv_folder *f, size_t more)
 
 struct mv_entry *mv_folder_add_entry(struct mv_folder *f)
 {
+	if (own(f))
+		return NULL;
 	if (f->n == f->cap) {
 		size_t nc = f->cap ? f->cap * 2 : 64;
 		struct mv_entry *ne = realloc(f->e, nc * sizeof *ne);
@@ -117,12 +169,22 @@ static int cmp_uid(const void *a, const void *b)
 
 int mv_folder_sort(struct mv_folder *f)
 {
-	if (f->n > 1)
-		qsort(f->e, f->n, sizeof f->e[0], cmp_uid);
-	for (size_t i = 1; i < f->n; i++)
+	size_t i;
+
+	/* Entries in order are left where they are (a borrowed folder
+	 * usually is, and is then not copied). */
+	for (i = 1; i < f->n; i++)
+		if (f->e[i].uid <= f->e[i - 1].uid)
+			break;
+	if (i >= f->n)
+		return 0;
+	if (own(f))
+		return -2;
+	qsort(f->e, f->n, sizeof f->e[0], cmp_uid);
+	for (i = 1; i < f->n; i++)
 		if (f->e[i].uid == f->e[i - 1].uid)
 			return -1;
-	return 0;
+	return 1;
 }
 
 struct mv_entry *mv_folder_find_uid(struct mv_folder *f, uint32_t uid)

@@ -65,6 +65,9 @@ struct mv_folder {
 	uint64_t modseq;
 	struct mv_entry *e;        /* sorted by UID once complete */
 	size_t n, cap;
+	/* e is another folder's (mv_folder_borrow): not ours to free, and
+	 * copied before any change. */
+	int borrowed;
 };
 
 struct mv_index {
@@ -89,7 +92,19 @@ struct mv_folder *mv_index_add_folder(struct mv_index *ix, const char *name,
 int mv_folder_reserve(struct mv_folder *f, size_t more);
 /* Appends a zeroed entry to f and returns it, or NULL. */
 struct mv_entry *mv_folder_add_entry(struct mv_folder *f);
-/* Sorts f's entries by UID. Returns -1 if two entries share a UID. */
+/*
+ * f (empty) takes src's entries as they are, without copying them: a
+ * folder a pull finds unchanged keeps the previous version's 20,000
+ * entries for the price of a pointer.  src must stay alive and unchanged
+ * while f is used; any change to f (add, reserve, a sort that moves
+ * entries) copies them first.  -1 if f is not empty.
+ */
+int mv_folder_borrow(struct mv_folder *f, const struct mv_folder *src);
+/* Drops every entry of f (borrowed ones are only let go). */
+void mv_folder_clear(struct mv_folder *f);
+/* Sorts f's entries by UID: 0 when they were in order already (none
+ * moved), 1 when some moved, -1 if two entries share a UID, -2 out of
+ * memory (copying borrowed entries). */
 int mv_folder_sort(struct mv_folder *f);
 /* Finds an entry by UID (entries sorted), or NULL. */
 struct mv_entry *mv_folder_find_uid(struct mv_folder *f, uint32_t uid);

@@ -163,11 +163,50 @@ int mv_pull_folder_moved(struct pull *p)
 	return 0;
 }
 
+static enum mv_err map_index(struct pull *p, const struct mv_index *ix, uint32_t src,
+			     struct mv_error *e)
+{
+	for (size_t i = 0; i < ix->nf; i++)
+		for (size_t j = 0; j < ix->f[i].n; j++)
+			if (bm_put(p, &p->prevmap, src, i, j))
+				return mv_fail(e, MV_E_NOMEM, "out of memory");
+	return MV_OK;
+}
+
+/*
+ * Fills prevmap with the blobs of the previous version and the partial
+ * checkpoints, the first time a content hash is looked up: a pull whose
+ * folders all turn out unchanged never needs it (20,000 insertions were
+ * a twentieth of a no-op pull).  Main thread only, before any job that
+ * a worker may look up is queued.  -1 when out of memory.
+ */
+static int prevmap_ready(struct pull *p)
+{
+	struct mv_error e;
+
+	if (p->prevmap_state)
+		return p->prevmap_state > 0 ? 0 : -1;
+	mv_error_clear(&e);
+	p->prevmap_state = -1;
+	if (map_index(p, &p->prev, SRC_PREV, &e))
+		return -1;
+	for (size_t i = 0; i < p->nparts; i++)
+		if (map_index(p, &p->parts[i], SRC_PART + (uint32_t)i, &e))
+			return -1;
+	p->prevmap_state = 1;
+	return 0;
+}
+
 /* A blob stored by an earlier version or this run, copied to *out. */
 static int lookup(struct pull *p, const uint8_t *h, struct mv_blobref *out)
 {
-	const struct mv_blobref *b = bm_get(p, &p->prevmap, h);
+	const struct mv_blobref *b;
 
+	/* Out of memory, the map stays empty: the bytes are stored again
+	 * (mv_pull_run then fails the pull). */
+	if (prevmap_ready(p))
+		return 0;
+	b = bm_get(p, &p->prevmap, h);
 	if (!b)
 		b = bm_get(p, &p->map, h);
 	if (b)
@@ -518,6 +557,9 @@ static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
 
 	if (n > SMALL_MAX)
 		return mv_fail(e, MV_E_INTERNAL, "job of %zu bytes", n);
+	/* A worker may look this job's hash up in prevmap. */
+	if (prevmap_ready(p))
+		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	nseg = n ? (n + MV_ZSTD_SEGMENT - 1) / MV_ZSTD_SEGMENT : 1;
 	need = (nseg - 1) * pl->stride + mv_zc_bound(n - (nseg - 1) * MV_ZSTD_SEGMENT);
 	for (;;) {
@@ -1199,16 +1241,6 @@ static enum mv_err pull_mbox(struct pull *p, const char *path, struct mv_error *
 	return mv_fail(e, MV_E_USAGE, "'%s' is a directory; give one mbox file", path);
 }
 
-static enum mv_err map_index(struct pull *p, const struct mv_index *ix, uint32_t src,
-			     struct mv_error *e)
-{
-	for (size_t i = 0; i < ix->nf; i++)
-		for (size_t j = 0; j < ix->f[i].n; j++)
-			if (bm_put(p, &p->prevmap, src, i, j))
-				return mv_fail(e, MV_E_NOMEM, "out of memory");
-	return MV_OK;
-}
-
 /*
  * What the new version starts from.  UIDs and UIDVALIDITY carry over from
  * the newest complete version.  Blobs are reused from it and from every
@@ -1232,8 +1264,6 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 		}
 	if (have_complete) {
 		rc = mv_vault_load_index(p->v, &list[newest], NULL, &p->prev, e);
-		if (rc == MV_OK)
-			rc = map_index(p, &p->prev, SRC_PREV, e);
 	}
 	for (size_t i = have_complete ? newest + 1 : 0; rc == MV_OK && i < n; i++) {
 		struct mv_index *part, *np;
@@ -1249,12 +1279,11 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 		part = &p->parts[p->nparts++];
 		mv_index_init(part);
 		rc = mv_vault_load_index(p->v, &list[i], NULL, part, e);
-		if (rc == MV_OK)
-			rc = map_index(p, part, SRC_PART + (uint32_t)(p->nparts - 1), e);
 	}
 	free(list);
 	return rc;
 }
+
 
 int mv_pull_lookup(struct pull *p, const uint8_t hash[32], struct mv_blobref *out)
 {
@@ -1440,7 +1469,6 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 	}
 	if (v->has_commit && (rc = load_previous(&p, e)))
 		goto out;
-	/* The workers read prevmap: it is complete before they start. */
 	p.pool.p = &p;
 	p.have_pool = o->compress && pool_start(&p.pool) == 0;
 	p.ix.source = strdup(label);
@@ -1453,6 +1481,8 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 	/* Every queued message reaches the writer before the index does. */
 	if (rc == MV_OK)
 		rc = mv_pull_retire(&p, 1, e);
+	if (rc == MV_OK && p.prevmap_state < 0)
+		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 	if (rc)
 		goto out;
 	rc = mv_writer_commit(w, &p.ix, MV_COMMIT_COMPLETE, e);

@@ -34,7 +34,7 @@
  * attachment held up the queue while the other had nothing to do (each
  * worker idle ~3.4 s of a 5.5 s pull of the bench corpus).
  */
-#define JOBS 16
+#define JOBS 64
 /* Raw bytes queued for compression at most (P10: bounded memory): the
  * size of the ring the jobs' buffers are cut from, so that the largest
  * message held whole (SMALL_MAX) fits when the ring is empty. */
@@ -124,9 +124,10 @@ struct pull {
 	struct mv_index prev;        /* previous version's index, if any */
 	struct mv_index ix;          /* the version being built */
 	/* Blobs by content hash: prevmap holds the earlier versions' (filled
-	 * before the workers start, then only read, by every thread); map
-	 * holds this run's (main thread only). */
+	 * on first use, before any job is queued, then only read, by every
+	 * thread); map holds this run's (main thread only). */
 	struct blobmap prevmap, map;
+	int prevmap_state;           /* 0 not filled yet, 1 filled, -1 failed */
 	uint8_t *buf;                /* SMALL_MAX bytes */
 	uint64_t last_ckpt;
 	uint64_t bytes_at_ckpt;

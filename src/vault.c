@@ -585,7 +585,10 @@ static enum mv_err walk_read(struct mv_vault *v, struct walk *w, uint8_t *dst, s
 	return MV_OK;
 }
 
-enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_error *e)
+/* from: NULL, or a commit whose records (and all before) were proven
+ * earlier: the walk then starts after it (see mv_vault_check_records_since). */
+static enum mv_err check_records(struct mv_vault *v, const struct mv_commit_info *from,
+				 int *damaged, struct mv_error *e)
 {
 	struct walk wk = { NULL, 0, 0 };
 	struct mv_frontier fr;
@@ -612,6 +615,12 @@ enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_e
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
 	}
 	mv_frontier_init(&fr);
+	if (from) {
+		fr = from->frontier;
+		mv_frontier_add(&fr, from->leaf);
+		off = from->end;
+		seq = from->tree_size + 1;
+	}
 	/* Without the window the walk is slower, not wrong. */
 	wk.buf = malloc(WALK_WIN);
 	if ((rc = mv_pread_full(v->fd, buf + MV_TRAILER, MV_FRAME_HDR, off, v->path, e)))
@@ -661,6 +670,14 @@ enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_e
 		if (i == fr.count)
 			goto out;    /* every record is proven */
 	}
+	if (from) {
+		/* Something after the proven part does not fit: look at
+		 * everything, as if nothing had been proven. */
+		free(wk.buf);
+		free(leaves);
+		free(offs);
+		return check_records(v, NULL, damaged, e);
+	}
 	/* Damaged or forged.  A record whose bytes no longer give its
 	 * trailer is damaged: its leaf is what its bytes hash to (a damaged
 	 * trailer over intact bytes then still proves them).  A forger's
@@ -692,6 +709,30 @@ out:
 	free(wk.buf);
 	free(leaves);
 	free(offs);
+	return rc;
+}
+
+enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_error *e)
+{
+	return check_records(v, NULL, damaged, e);
+}
+
+enum mv_err mv_vault_check_records_since(struct mv_vault *v, uint32_t proven,
+					 int *damaged, struct mv_error *e)
+{
+	struct mv_commit_info *list = NULL;
+	size_t n = 0;
+	enum mv_err rc;
+
+	*damaged = 0;
+	if (!v->has_commit || !proven || proven > v->last.number)
+		return check_records(v, NULL, damaged, e);
+	if (proven == v->last.number)
+		return MV_OK;         /* nothing was added since */
+	if ((rc = mv_vault_commits(v, &list, &n, e)))
+		return rc;
+	rc = check_records(v, proven <= n ? &list[proven - 1] : NULL, damaged, e);
+	free(list);
 	return rc;
 }
 

@@ -118,6 +118,19 @@ enum mv_err mv_vault_load_index(struct mv_vault *v, const struct mv_commit_info 
  * extend the archive must refuse.  MV_E_IO, MV_E_NOMEM.
  */
 enum mv_err mv_vault_check_records(struct mv_vault *v, int *damaged, struct mv_error *e);
+/*
+ * The same, for an archive whose records up to and including the COMMIT
+ * of version `proven` were checked so by an earlier run (the caller
+ * remembers that, and that this version is still the one it saw): only
+ * the records after it are read, from that commit's signed frontier.
+ * Damage to the records before it then goes unnoticed until `verify`;
+ * nothing is signed over it unseen all the same, because a new version's
+ * tree grows from the signed frontier, never from re-read trailers.
+ * Anything that does not fit falls back to the whole check.  proven = 0
+ * (or a version the archive does not hold) is the whole check.
+ */
+enum mv_err mv_vault_check_records_since(struct mv_vault *v, uint32_t proven,
+					 int *damaged, struct mv_error *e);
 /* 1 if record seq may be read (see mv_vault_check_records). */
 int mv_vault_record_proven(const struct mv_vault *v, uint64_t seq);
 
