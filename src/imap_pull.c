@@ -1275,7 +1275,7 @@ enum mv_err mv_pull_imap(struct mv_vault *v, struct mv_writer *w,
 	snprintf(x.url, sizeof x.url, "%s://%s%s%s:%u", u->implicit_tls ? "imaps" : "imap",
 		 strchr(u->host, ':') ? "[" : "", u->host, strchr(u->host, ':') ? "]" : "",
 		 u->port);
-	rc = mv_pull_run(v, w, o, x.url, imap_source, &x, st, e);
+	rc = mv_pull_run(v, w, o, x.url, imap_source, &x, MV_NICE_NONE, st, e);
 out:
 	if (x.c)
 		rep->bytes_read += mv_imapc_bytes_read(x.c);

@@ -40,8 +40,10 @@
  * message held whole (SMALL_MAX) fits when the ring is empty. */
 #define INFLIGHT_MAX SMALL_MAX
 #define WORKERS 2
-/* The workers' nice value (pool_main says why). */
+/* The workers' nice value in a pull from local files (pool_main says
+ * why); an IMAP pull keeps them at the caller's priority (MV_NICE_NONE). */
 #define WORKER_NICE 5
+#define MV_NICE_NONE 0
 /* Segments of a job at most. */
 #define JOB_SEGS (SMALL_MAX / MV_ZSTD_SEGMENT)
 
@@ -114,6 +116,7 @@ struct pool {
 	int stop;
 	pthread_t th[WORKERS];
 	int nth;
+	int nice;                  /* raised by this much in each worker */
 };
 
 struct pull {
@@ -207,12 +210,13 @@ enum mv_err mv_pull_set_srcmeta(struct mv_entry *en, const char *s, size_t n,
 				struct mv_error *e);
 
 /* Runs source(p, ctx) between loading the previous versions and the final
- * commit; label is recorded as the version's source. */
+ * commit; label is recorded as the version's source; the compression
+ * workers run at nice +worker_nice. */
 typedef enum mv_err (*mv_pull_source_fn)(struct pull *p, void *ctx,
 					 struct mv_error *e);
 enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 			const struct mv_pull_opts *o, const char *label,
-			mv_pull_source_fn source, void *ctx,
+			mv_pull_source_fn source, void *ctx, int worker_nice,
 			struct mv_pull_stats *st, struct mv_error *e);
 
 #endif
