@@ -484,7 +484,9 @@ static enum mv_err scan_dir(const char *folder, const char *sub, int in_new,
 		rc = join(&path, dir, de->d_name, e);
 		if (rc)
 			break;
-		if (stat(path, &st) != 0) {
+		/* Relative to the open directory: no walk of the whole
+		 * path per message (20,000 of them on the main thread). */
+		if (fstatat(dirfd(d), de->d_name, &st, 0) != 0) {
 			/* Moved or expunged by a mail client since readdir. */
 			if (errno == ENOENT)
 				continue;
