@@ -1298,6 +1298,23 @@ static void s_chunk_zstd(void)
 	r->plain[0] ^= 0x01;   /* zstd frame magic */
 }
 
+/* One byte (0x28, the first of a zstd frame magic) after the last frame,
+ * inside the stored size: taken from the padding, and the blob
+ * reference's stored size follows.  Content hash and raw size stay:
+ * only the framing is wrong (format-spec 5.2). */
+static void s_zstd_after_frame(void)
+{
+	size_t page, a = zstd_single_chunk();
+	uint8_t *en = entry_of_blob(a, &page);
+	uint8_t *br = blobref_of(en, page);
+	uint64_t stored = mv_ld64(br + 44);
+
+	if (stored >= R[a]->plain_len)
+		die("no padding after the stored stream");
+	R[a]->plain[stored] = 0x28;
+	mv_st64(br + 44, stored + 1);
+}
+
 static void s_content_hash(void)
 {
 	size_t page, a = zstd_single_chunk();
@@ -1746,6 +1763,7 @@ static const struct {
 	{ "chunk-aead", s_chunk_aead },
 	{ "chunk-padding", s_chunk_padding },
 	{ "chunk-zstd", s_chunk_zstd },
+	{ "zstd-after-frame", s_zstd_after_frame },
 	{ "content-hash", s_content_hash },
 	{ "index-page-aead", s_index_page_aead },
 	{ "index-entry-count", s_index_entry_count },
