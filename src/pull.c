@@ -373,6 +373,12 @@ static void *pool_main(void *arg)
 	return NULL;
 }
 
+/* Segments (zstd frames) of an n-byte message: at least one. */
+static size_t segs_of(size_t n)
+{
+	return n ? (n + MV_ZSTD_SEGMENT - 1) / MV_ZSTD_SEGMENT : 1;
+}
+
 /*
  * Where n bytes can start in ring r, given where its oldest live buffer
  * starts (tail; empty = none live): after the newest buffer, or at the
@@ -567,7 +573,7 @@ static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
 	/* A worker may look this job's hash up in prevmap. */
 	if (prevmap_ready(p))
 		return mv_fail(e, MV_E_NOMEM, "out of memory");
-	nseg = n ? (n + MV_ZSTD_SEGMENT - 1) / MV_ZSTD_SEGMENT : 1;
+	nseg = segs_of(n);
 	need = (nseg - 1) * pl->stride + mv_zc_bound(n - (nseg - 1) * MV_ZSTD_SEGMENT);
 	for (;;) {
 		const struct job *old;
@@ -622,7 +628,7 @@ static void job_queue(struct pull *p, struct job *j, size_t n, const uint8_t *h,
 	j->dup = 0;
 	if (h)
 		memcpy(j->hash, h, 32);
-	j->nseg = n ? (n + MV_ZSTD_SEGMENT - 1) / MV_ZSTD_SEGMENT : 1;
+	j->nseg = segs_of(n);
 	j->seg_next = j->seg_done = j->busy = 0;
 	j->fno = fno;
 	j->eno = eno;

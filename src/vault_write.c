@@ -65,6 +65,7 @@ struct slot {
 /* Bytes of a slot's record buffer around the plaintext. */
 #define SLOT_BEFORE (MV_FRAME_HDR + MV_CHUNK_HEAD)
 #define SLOT_AFTER (MV_TAG_LEN + sizeof(mv_mhash))
+#define SLOT_SIZE(chunk_log) (SLOT_BEFORE + ((size_t)1 << (chunk_log)) + SLOT_AFTER)
 
 struct mv_writer {
 	struct mv_vault *v;
@@ -340,8 +341,7 @@ void mv_writer_free(struct mv_writer *w)
 		/* Message bytes, compressed or not, are wiped like keys. */
 		for (size_t i = 0; i < QSLOTS; i++)
 			if (w->slots[i].rec && w->slots[i].used) {
-				mv_wipe(w->slots[i].rec, SLOT_BEFORE + ((size_t)1 << w->v->h.chunk_log) +
-					SLOT_AFTER);
+				mv_wipe(w->slots[i].rec, SLOT_SIZE(w->v->h.chunk_log));
 			}
 		for (size_t i = 0; i < QSLOTS; i++)
 			free(w->slots[i].rec);
@@ -447,7 +447,7 @@ enum mv_err mv_writer_begin(struct mv_vault *v, struct mv_writer **out,
 	}
 	memset(w->slots, 0, QSLOTS * sizeof *w->slots);
 	for (size_t i = 0; i < QSLOTS; i++) {
-		w->slots[i].rec = malloc(SLOT_BEFORE + ((size_t)1 << v->h.chunk_log) + SLOT_AFTER);
+		w->slots[i].rec = malloc(SLOT_SIZE(v->h.chunk_log));
 		if (!w->slots[i].rec) {
 			rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 			goto out;
