@@ -1252,6 +1252,9 @@ static enum mv_err imap_source(struct pull *p, void *ctx, struct mv_error *e)
 	return rc;
 }
 
+/* A pull from IMAP: the server is the slowest stage (pull_int.h). */
+static const struct mv_pull_pace imap_pace = MV_PACE_IMAP;
+
 enum mv_err mv_pull_imap(struct mv_vault *v, struct mv_writer *w,
 			 const struct mv_pull_opts *o,
 			 const struct mv_imap_pull_opts *io,
@@ -1275,7 +1278,7 @@ enum mv_err mv_pull_imap(struct mv_vault *v, struct mv_writer *w,
 	snprintf(x.url, sizeof x.url, "%s://%s%s%s:%u", u->implicit_tls ? "imaps" : "imap",
 		 strchr(u->host, ':') ? "[" : "", u->host, strchr(u->host, ':') ? "]" : "",
 		 u->port);
-	rc = mv_pull_run(v, w, o, x.url, imap_source, &x, MV_NICE_NONE, st, e);
+	rc = mv_pull_run(v, w, o, x.url, imap_source, &x, &imap_pace, st, e);
 out:
 	if (x.c)
 		rep->bytes_read += mv_imapc_bytes_read(x.c);

@@ -688,7 +688,7 @@ void mv_pull_progress(struct pull *p, const char *event)
 
 enum mv_err mv_pull_checkpoint(struct pull *p, struct mv_error *e)
 {
-	uint64_t every = p->o->checkpoint_bytes ? p->o->checkpoint_bytes : 64u << 20;
+	uint64_t every = p->ckpt_every;
 	unsigned secs = p->o->checkpoint_secs ? p->o->checkpoint_secs : 30;
 	/* Paced by message bytes read (not those reused without reading,
 	 * so an unchanged Maildir or IMAP folder adds no checkpoint) and by
@@ -1460,8 +1460,9 @@ void mv_pull_stream_abort(struct pull *p)
 
 enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 			const struct mv_pull_opts *o, const char *label,
-			mv_pull_source_fn source, void *ctx, int worker_nice,
-			struct mv_pull_stats *st, struct mv_error *e)
+			mv_pull_source_fn source, void *ctx,
+			const struct mv_pull_pace *pace, struct mv_pull_stats *st,
+			struct mv_error *e)
 {
 	struct pull p;
 	enum mv_err rc = MV_OK;
@@ -1473,6 +1474,7 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 	p.o = o;
 	p.st = st;
 	p.last_ckpt = mv_now();
+	p.ckpt_every = o->checkpoint_bytes ? o->checkpoint_bytes : pace->ckpt_bytes;
 	mv_index_init(&p.prev);
 	mv_index_init(&p.ix);
 	p.buf = malloc(SMALL_MAX);
@@ -1483,7 +1485,7 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 	if (v->has_commit && (rc = load_previous(&p, e)))
 		goto out;
 	p.pool.p = &p;
-	p.pool.nice = worker_nice;
+	p.pool.nice = pace->worker_nice;
 	p.have_pool = o->compress && pool_start(&p.pool) == 0;
 	p.ix.source = strdup(label);
 	p.ix.info = strdup("");
@@ -1506,6 +1508,14 @@ out:
 	mv_pull_stream_abort(&p);
 	if (p.have_pool)
 		pool_stop(&p.pool);
+	if (rc) {
+		/* The caller looks at v->last (did this run commit at all?):
+		 * a partial checkpoint may still be on its way to disk. */
+		struct mv_error ignored;
+
+		mv_error_clear(&ignored);
+		(void)mv_writer_wait(w, &ignored);
+	}
 	mv_index_release(&p.prev);
 	mv_index_release(&p.ix);
 	for (size_t i = 0; i < p.nparts; i++)
@@ -1533,6 +1543,7 @@ enum mv_err mv_pull_local(struct mv_vault *v, struct mv_writer *w,
 			  const struct mv_pull_opts *o, struct mv_pull_stats *st,
 			  struct mv_error *e)
 {
-	return mv_pull_run(v, w, o, o->source, local_source, (void *)o->source, WORKER_NICE,
-			   st, e);
+	static const struct mv_pull_pace pace = MV_PACE_LOCAL;
+
+	return mv_pull_run(v, w, o, o->source, local_source, (void *)o->source, &pace, st, e);
 }

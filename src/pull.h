@@ -24,7 +24,7 @@ struct mv_pull_opts {
 	enum mv_mbox_format mbox_format;
 	int compress;
 	int pad;
-	uint64_t checkpoint_bytes;   /* 0 = 64 MiB */
+	uint64_t checkpoint_bytes;   /* 0 = the source's default (pull_int.h) */
 	unsigned checkpoint_secs;    /* 0 = 30 */
 	mv_progress_fn progress;
 	void *progress_ctx;

@@ -200,10 +200,21 @@ enum mv_err mv_vault_content_hash(const struct mv_vault *v, const uint8_t *p, si
  * when out of memory. */
 struct mv_hmac *mv_vault_content_hasher(const struct mv_vault *v);
 
+/* Waits until everything queued (a partial checkpoint too) is written
+ * or has failed; the first write error, if any. */
+enum mv_err mv_writer_wait(struct mv_writer *w, struct mv_error *e);
+
 /* Bytes appended since begin (for checkpoint pacing). */
 uint64_t mv_writer_bytes(const struct mv_writer *w);
 
-/* Writes ix's pages and root, syncs, writes the commit, syncs. */
+/*
+ * Writes ix's pages and root, then the commit: the data and index are
+ * synced before it and the commit after it.  A partial checkpoint
+ * (MV_COMMIT_PARTIAL) is finished behind the caller, so that its syncs
+ * overlap the next messages' work; v->last names it only after the next
+ * commit or mv_writer_wait().  Any other kind is on disk, and v->last,
+ * on return.
+ */
 enum mv_err mv_writer_commit(struct mv_writer *w, struct mv_index *ix, int kind,
 			     struct mv_error *e);
 

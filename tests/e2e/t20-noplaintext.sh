@@ -112,7 +112,7 @@ for x in "$T"/* "$T"/.[!.]*; do
 	case $x in "$T/src" | "$T/cmdout" | "$T/.[!.]*") ;; *) set -- "$@" "$x" ;; esac
 done
 check "the search covers HOME, TMPDIR, the archives and the state directory" \
-	[ -d "$T/home/.local/state/mbox-vault" ] && [ -f "$T/work/comp.mv" ]
+	[ -d "$T/home/.local/state/mbox-vault" -a -f "$T/work/comp.mv" ]
 hits=$(grep -r -a -l -F -f "$T/src/markers.txt" "$@" 2>/dev/null)
 if [ -z "$hits" ]; then
 	pass "none of $nmarkers markers (bodies, subjects, addresses, names, folder, keyword) is in any file written"

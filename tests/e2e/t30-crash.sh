@@ -37,7 +37,7 @@ for i in 1 2 3; do
 done
 set -- $sums
 check "three test-build pulls with MV_TEST_SEED, MV_TEST_TIME and --checkpoint-mb 1 write identical archives (cksum:version$sums)" \
-	[ "$1" = "$2" ] && [ "$2" = "$3" ]
+	[ "$1" = "$2" -a "$2" = "$3" ]
 rm -rf "$T/work/repro.mv" "$T/work"/st?
 
 py crash.py sweep "$T/v1.mv" "$T/md" "$T/md-v1" "$T/work" --checkpoint-mb 1
