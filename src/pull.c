@@ -289,6 +289,40 @@ static enum mv_err compress_seg(struct pool *pl, struct mv_zc *zc, struct job *j
 			     j->raw + off, n, &j->seg_len[k], e);
 }
 
+/* A batch of finished jobs worth waking the main thread for, when it
+ * waits for room. */
+#define WAKE_BATCH 16
+
+/*
+ * Under pl->mu: whether the main thread, waiting on cv_done, should wake.
+ * Waiting for room, it is woken once a batch of jobs at the tail is done
+ * (or all are, or the workers are about to run out of work), not for
+ * every job: each wake is a futex call and a context switch, which this
+ * VM's paravirtualised kernel makes dear (20,000-message pull: 6,700
+ * waits for room, ~13% of its CPU samples in the interrupt and switch
+ * paths).
+ */
+static int pool_wake(const struct pool *pl)
+{
+	size_t done = 0, open = 0;
+
+	if (!pl->count || pl->job[pl->tail].state != 3)
+		return 0;
+	if (pl->wait_tail)
+		return 1;
+	if (!pl->wait_room)
+		return 0;
+	for (size_t k = 0; k < pl->count; k++) {
+		const struct job *c = &pl->job[(pl->tail + k) % JOBS];
+
+		if (c->state != 3)
+			open++;
+		else if (done == k)
+			done++;
+	}
+	return done >= WAKE_BATCH || open <= 2;
+}
+
 static void *pool_main(void *arg)
 {
 	struct pool *pl = arg;
@@ -364,7 +398,8 @@ static void *pool_main(void *arg)
 		j->busy--;
 		if (!j->busy && (j->rc || j->dup || (j->hashed && j->seg_done == j->nseg))) {
 			j->state = 3;
-			pthread_cond_broadcast(&pl->cv_done);
+			if (pool_wake(pl))
+				pthread_cond_broadcast(&pl->cv_done);
 		}
 	}
 	pthread_mutex_unlock(&pl->mu);
@@ -514,7 +549,9 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 			/* Waiting for room is job_acquire's. */
 			if (!all)
 				break;
+			pl->wait_tail = 1;
 			pthread_cond_wait(&pl->cv_done, &pl->mu);
+			pl->wait_tail = 0;
 			continue;
 		}
 		pthread_mutex_unlock(&pl->mu);
@@ -592,7 +629,10 @@ static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
 			pthread_mutex_unlock(&pl->mu);
 			return mv_fail(e, MV_E_INTERNAL, "job of %zu bytes does not fit", n);
 		}
-		pthread_cond_wait(&pl->cv_done, &pl->mu);
+		pl->wait_room = 1;
+		while (!pool_wake(pl))
+			pthread_cond_wait(&pl->cv_done, &pl->mu);
+		pl->wait_room = 0;
 		pthread_mutex_unlock(&pl->mu);
 	}
 	j = &pl->job[pl->head];

@@ -127,6 +127,9 @@ struct pool {
 		size_t cap, head, high;  /* high: bytes ever used (wiped) */
 	} rraw, rout;
 	size_t stride;             /* room for one segment's frame */
+	/* The main thread waits on cv_done: for the oldest job (wait_tail)
+	 * or for room (wait_room; see pool_wake). */
+	int wait_tail, wait_room;
 	int stop;
 	pthread_t th[WORKERS];
 	int nth;
