@@ -171,6 +171,11 @@ enum mv_err mv_wfile_sync(struct mv_wfile *w, struct mv_error *e)
 
 	if (rc)
 		return rc;
+	return mv_wfile_datasync(w, e);
+}
+
+enum mv_err mv_wfile_datasync(const struct mv_wfile *w, struct mv_error *e)
+{
 	if (fdatasync(w->fd) != 0)
 		return mv_fail(e, MV_E_IO, "cannot sync '%s': %s", w->path,
 			       strerror(errno));

@@ -38,6 +38,9 @@ void mv_wfile_commit(struct mv_wfile *w, size_t n);
 enum mv_err mv_wfile_flush(struct mv_wfile *w, struct mv_error *e);
 /* Flushes and fdatasyncs. */
 enum mv_err mv_wfile_sync(struct mv_wfile *w, struct mv_error *e);
+/* fdatasync alone, of what was written so far (not the buffer): safe in
+ * another thread than the appender's, which it does not touch. */
+enum mv_err mv_wfile_datasync(const struct mv_wfile *w, struct mv_error *e);
 void mv_wfile_free(struct mv_wfile *w);   /* does not flush; accepts NULL */
 
 /* The test hook: counts write(2) calls and SIGKILLs at the configured one. */

@@ -44,6 +44,16 @@ static const char index_label[] = "mbox-vault/v1 index";
  */
 #define QSLOTS 32
 #define SEALERS 2
+/*
+ * The syncer thread fdatasyncs after every this many bytes written.  On
+ * this VM an fdatasync costs ~0.55 ms per MiB written since the last one
+ * (the host flushes them), whoever asks: the sync before a checkpoint's
+ * COMMIT took ~140 ms after 256 MiB, and the pipeline stood still behind
+ * it (the writer queue holds 8 MiB).  Synced along the way, the data
+ * leaves a COMMIT ~20 ms at most to wait for.  Durability is unchanged:
+ * the COMMIT's own syncs still order it after what it names.
+ */
+#define BG_SYNC_BYTES (32u << 20)
 
 enum { SL_FREE, SL_QUEUED, SL_SEALING, SL_SEALED };
 
@@ -80,6 +90,10 @@ struct mv_writer {
 	/* The chunk queue. */
 	pthread_t sealer[SEALERS];
 	int nsealers;
+	pthread_t syncer;
+	int have_syncer;
+	pthread_cond_t cv_sync;
+	uint64_t written, bg_mark;    /* bytes written; at the syncer's last start */
 	int writing;                  /* a sealer is writing slots out */
 	int have_mu;
 	pthread_mutex_t mu;
@@ -224,6 +238,11 @@ static void write_sealed(struct mv_writer *w)
 			w->werr = rc;
 			w->werr_info = e;
 		}
+		if (rc == MV_OK) {
+			w->written += sl->rec_len;
+			if (w->written - w->bg_mark >= BG_SYNC_BYTES)
+				pthread_cond_signal(&w->cv_sync);
+		}
 		sl->state = SL_FREE;
 		w->tail = (w->tail + 1) % QSLOTS;
 		w->count--;
@@ -273,6 +292,38 @@ static void *sealer_main(void *arg)
 	}
 	pthread_mutex_unlock(&w->mu);
 	mv_sha256_thread_done();
+	return NULL;
+}
+
+/* Syncs what the sealers wrote, BG_SYNC_BYTES at a time.  A failure is
+ * the writer's (after a failed fdatasync a later one may not report the
+ * loss again). */
+static void *syncer_main(void *arg)
+{
+	struct mv_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct mv_error e;
+		enum mv_err rc;
+
+		if (w->werr || w->written - w->bg_mark < BG_SYNC_BYTES) {
+			if (w->stop)
+				break;
+			pthread_cond_wait(&w->cv_sync, &w->mu);
+			continue;
+		}
+		w->bg_mark = w->written;
+		pthread_mutex_unlock(&w->mu);
+		mv_error_clear(&e);
+		rc = mv_wfile_datasync(w->wf, &e);
+		pthread_mutex_lock(&w->mu);
+		if (rc && !w->werr) {
+			w->werr = rc;
+			w->werr_info = e;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
@@ -382,10 +433,18 @@ void mv_writer_free(struct mv_writer *w)
 		for (int i = 0; i < w->nsealers; i++)
 			pthread_join(w->sealer[i], NULL);
 	}
+	if (w->have_syncer) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = 1;
+		pthread_cond_signal(&w->cv_sync);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->syncer, NULL);
+	}
 	if (w->have_mu) {
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv_filled);
 		pthread_cond_destroy(&w->cv_free);
+		pthread_cond_destroy(&w->cv_sync);
 	}
 	if (w->slots) {
 		/* Message bytes, compressed or not, are wiped like keys. */
@@ -510,7 +569,10 @@ enum mv_err mv_writer_begin(struct mv_vault *v, struct mv_writer **out,
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv_filled, NULL);
 	pthread_cond_init(&w->cv_free, NULL);
+	pthread_cond_init(&w->cv_sync, NULL);
 	w->have_mu = 1;
+	/* Without it a COMMIT only waits longer. */
+	w->have_syncer = pthread_create(&w->syncer, NULL, syncer_main, w) == 0;
 	for (int i = 0; i < SEALERS; i++) {
 		if (pthread_create(&w->sealer[i], NULL, sealer_main, w) != 0)
 			break;
