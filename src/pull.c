@@ -292,6 +292,19 @@ static enum mv_err compress_seg(struct pool *pl, struct mv_zc *zc, struct job *j
 /* A batch of finished jobs worth waking the main thread for, when it
  * waits for room. */
 #define WAKE_BATCH 16
+/* Queued jobs (or one of this size) worth waking an idle worker for. */
+#define WAKE_JOBS 4
+#define WAKE_BYTES (64u << 10)
+
+/* Under pl->mu, before the main thread waits on cv_done: the workers
+ * must know of every job it waits for. */
+static void pool_kick(struct pool *pl)
+{
+	if (pl->unsignaled) {
+		pthread_cond_broadcast(&pl->cv_work);
+		pl->unsignaled = 0;
+	}
+}
 
 /*
  * Under pl->mu: whether the main thread, waiting on cv_done, should wake.
@@ -549,6 +562,7 @@ enum mv_err mv_pull_retire(struct pull *p, int all, struct mv_error *e)
 			/* Waiting for room is job_acquire's. */
 			if (!all)
 				break;
+			pool_kick(pl);
 			pl->wait_tail = 1;
 			pthread_cond_wait(&pl->cv_done, &pl->mu);
 			pl->wait_tail = 0;
@@ -629,6 +643,7 @@ static enum mv_err job_acquire(struct pull *p, size_t n, struct job **out,
 			pthread_mutex_unlock(&pl->mu);
 			return mv_fail(e, MV_E_INTERNAL, "job of %zu bytes does not fit", n);
 		}
+		pool_kick(pl);
 		pl->wait_room = 1;
 		while (!pool_wake(pl))
 			pthread_cond_wait(&pl->cv_done, &pl->mu);
@@ -676,11 +691,18 @@ static void job_queue(struct pull *p, struct job *j, size_t n, const uint8_t *h,
 	j->state = 1;
 	pl->head = (pl->head + 1) % JOBS;
 	pl->count++;
-	/* Segments of a known hash may go to both workers at once. */
-	if (j->hashed && j->nseg > 1)
+	/* Segments of a known hash may go to both workers at once.  Idle
+	 * workers are woken for a batch of small jobs, not each one (see
+	 * SEAL_BATCH in vault_write.c: in an IMAP pull the workers mostly
+	 * wait for the server, and a wake per message cost the server too);
+	 * the main thread wakes them before it waits (pool_kick). */
+	if (j->hashed && j->nseg > 1) {
 		pthread_cond_broadcast(&pl->cv_work);
-	else
+		pl->unsignaled = 0;
+	} else if (++pl->unsignaled >= WAKE_JOBS || n >= WAKE_BYTES) {
 		pthread_cond_signal(&pl->cv_work);
+		pl->unsignaled = 0;
+	}
 	pthread_mutex_unlock(&pl->mu);
 }
 

@@ -131,6 +131,7 @@ struct pool {
 	/* The main thread waits on cv_done: for the oldest job (wait_tail)
 	 * or for room (wait_room; see pool_wake). */
 	int wait_tail, wait_room;
+	size_t unsignaled;         /* small jobs queued since workers were woken */
 	int stop;
 	pthread_t th[WORKERS];
 	int nth;
