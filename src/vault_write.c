@@ -600,6 +600,17 @@ out:
 
 /* ---- blobs ---- */
 
+/* Under w->mu: waits for a free slot (waking the sealers for what is
+ * queued, see SEAL_BATCH); the sealers' first error, if any. */
+static enum mv_err wait_free_slot(struct mv_writer *w)
+{
+	if (w->count == QSLOTS && w->nqueued)
+		pthread_cond_broadcast(&w->cv_filled);
+	while (w->count == QSLOTS && !w->werr)
+		pthread_cond_wait(&w->cv_free, &w->mu);
+	return w->werr;
+}
+
 /* Makes the slot at the head of the queue the producer's, waiting for
  * the worker to free one: stored bytes are cut into chunks right in the
  * slot they will be sealed from. */
@@ -608,11 +619,7 @@ static enum mv_err take_slot(struct mv_writer *w, struct mv_error *e)
 	enum mv_err rc;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->count == QSLOTS && w->nqueued)
-		pthread_cond_broadcast(&w->cv_filled);
-	while (w->count == QSLOTS && !w->werr)
-		pthread_cond_wait(&w->cv_free, &w->mu);
-	rc = w->werr;
+	rc = wait_free_slot(w);
 	pthread_mutex_unlock(&w->mu);
 	if (rc)
 		return mv_fail(e, rc, "%s", w->werr_info.msg);
@@ -893,11 +900,7 @@ static enum mv_err queue_record(struct mv_writer *w, uint8_t *rec, size_t len,
 	enum mv_err rc;
 
 	pthread_mutex_lock(&w->mu);
-	if (w->count == QSLOTS && w->nqueued)
-		pthread_cond_broadcast(&w->cv_filled);
-	while (w->count == QSLOTS && !w->werr)
-		pthread_cond_wait(&w->cv_free, &w->mu);
-	if ((rc = w->werr)) {
+	if ((rc = wait_free_slot(w))) {
 		pthread_mutex_unlock(&w->mu);
 		free(rec);
 		free(ci);
