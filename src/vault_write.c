@@ -193,11 +193,11 @@ static struct slot *next_queued(struct mv_writer *w)
  * Writes one sealed slot (the writing sealer only).  A COMMIT waits for
  * the data and index it names to reach the disk, and is synced itself,
  * here rather than in the producer: the fdatasync of a partial checkpoint
- * (25-30 ms on this VM however little is pending: the host's flush) then
- * overlaps the compression and sealing of the next messages instead of
- * stopping them (20,000-message pull: 16 checkpoints of ~45 ms each, most
- * of it that sync, with both workers idle).  The bytes and their order on
- * disk are the same as when the producer synced.
+ * (~0.55 ms per MiB written since the last sync on this VM, see
+ * BG_SYNC_BYTES) then overlaps the compression and sealing of the next
+ * messages instead of stopping them (20,000-message pull: 16 checkpoints
+ * of ~45 ms each, most of it that sync, with both workers idle).  The
+ * bytes and their order on disk are the same as when the producer synced.
  */
 static enum mv_err write_slot(struct mv_writer *w, struct slot *sl, struct mv_error *e)
 {
