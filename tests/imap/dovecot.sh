@@ -603,6 +603,36 @@ dv_kill() {
 	return $_dv_rc
 }
 
+# dv_imapsig SIG [MAILDIR]: sends SIG (STOP, CONT, ...) to the current
+# instance's imap processes (not imap-login).  With MAILDIR, first waits
+# (30 s at most; else returns 1) until that folder holds at least 20
+# messages in cur/ and new/ and one in tmp/, i.e. until an APPEND is
+# being received.  Tests freeze the server this way (SIGSTOP) before a
+# kill or kick, so that it lands mid-transfer however fast the client is.
+dv_imapsig() {
+	"$DV_PYTHON" - "$1" "${2:-}" "$DV_INSTANCE" <<'EOF'
+import os, signal, sys, time
+sig, d, inst = sys.argv[1], sys.argv[2], sys.argv[3]
+def n(sub):
+    try:
+        return len(os.listdir(os.path.join(d, sub)))
+    except OSError:
+        return 0
+end = time.time() + 30
+while d and not (n("cur") + n("new") >= 20 and n("tmp") > 0):
+    if time.time() >= end:
+        sys.exit(1)
+    time.sleep(0.0005)
+for p in os.listdir("/proc"):
+    try:
+        cmd = open("/proc/%s/cmdline" % p, "rb").read()
+    except OSError:
+        continue
+    if cmd.startswith(("dovecot-%s/imap" % inst).encode()) and b"imap-login" not in cmd:
+        os.kill(int(p), getattr(signal, "SIG" + sig))
+EOF
+}
+
 # dv_restart: starts the current instance again, same ports and data.
 dv_restart() {
 	[ -n "$(_dv_master_pid)" ] && dv_kill

@@ -190,6 +190,8 @@ arch2=$T/b.mv
 bgp=$!
 i=0
 while [ $i -lt 100 ] && ! grep -q '"event":"progress"' "$T/k.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+# Frozen first, so that the kill lands mid-pull however fast 9 MB go.
+dv_imapsig STOP
 dv_kill
 sleep 1
 dv_restart || fail "dovecot restarts"
@@ -207,8 +209,10 @@ arch3=$T/c.mv
 bgp=$!
 i=0
 while [ $i -lt 300 ] && [ "$(grep -c '"event":"checkpoint"' "$T/c1.err" 2>/dev/null)" -lt 3 ]; do sleep 0.05; i=$((i + 1)); done
+dv_imapsig STOP
 kill -9 $bgp 2>/dev/null
 wait $bgp 2>/dev/null
+dv_imapsig CONT
 mvrun log "$arch3"
 part=$(grep -c 'partial' "$T/out")
 check "the killed pull left partial checkpoints ($part)" test "$part" -ge 1

@@ -63,37 +63,13 @@ mvrun pull "imaps://alice@127.0.0.1:$SPORT" "$arch" --identity "$id" --cacert "$
 expect_rc 0 "pull of 120 messages from the source exits 0"
 "$PY" "$IMAP/imapread.py" manifest --port "$SPORT" --ca "$SCA" --user alice --passfile "$SPASS" >"$T/src.json"
 
-# freeze USER: waits until the target's INBOX of USER holds at least 20
-# messages and a MULTIAPPEND is being received (Dovecot writes each
-# message to tmp/ and moves the batch into the folder when it completes),
-# then stops (SIGSTOP) the target's imap processes, so that the kill or
-# kick that follows lands inside the batch however fast the push runs.
-# thaw: lets them go on (SIGCONT), e.g. to act on a kick's SIGTERM.
-freeze() { imapsig STOP "$DST/mail/$1"; }
-thaw() { imapsig CONT ""; }
-imapsig() {
-	"$PY" - "$1" "$2" "$DV_INSTANCE" <<'EOF'
-import os, signal, sys, time
-sig, d, inst = sys.argv[1], sys.argv[2], sys.argv[3]
-def n(sub):
-    try:
-        return len(os.listdir(os.path.join(d, sub)))
-    except OSError:
-        return 0
-end = time.time() + 30
-while d and not (n("cur") + n("new") >= 20 and n("tmp") > 0):
-    if time.time() >= end:
-        sys.exit(1)
-    time.sleep(0.0005)
-for p in os.listdir("/proc"):
-    try:
-        cmd = open("/proc/%s/cmdline" % p, "rb").read()
-    except OSError:
-        continue
-    if cmd.startswith(("dovecot-%s/imap" % inst).encode()) and b"imap-login" not in cmd:
-        os.kill(int(p), getattr(signal, "SIG" + sig))
-EOF
-}
+# freeze USER: once the target's INBOX of USER is receiving a MULTIAPPEND
+# (Dovecot writes each message to tmp/ and moves the batch into the
+# folder when it completes), stops the target's imap processes so that
+# the kill or kick that follows lands inside the batch.  thaw lets them
+# go on (e.g. to act on a kick's SIGTERM).
+freeze() { dv_imapsig STOP "$DST/mail/$1"; }
+thaw() { dv_imapsig CONT; }
 # bgpush BACKOFF_MS OUT USER PASSFILE ARGS...: push in the background (the
 # ASan binary), waiting BACKOFF_MS between reconnection attempts; bgwait
 # OUT: its exit status in $rc, stderr in $T/err, no sanitizer report.
