@@ -1217,6 +1217,9 @@ static enum mv_err imap_source(struct pull *p, void *ctx, struct mv_error *e)
 		return rc;
 	if (x->nlf)
 		qsort(x->lf, x->nlf, sizeof *x->lf, cmp_lf);
+	/* The previous versions loaded while we connected (pull_int.h). */
+	if ((rc = mv_pull_prev(p, e)))
+		return rc;
 	if (x->condstore && (rc = ask_status(x, e)))
 		return rc;
 	for (size_t i = 0; i < x->nlf && rc == MV_OK; i++) {

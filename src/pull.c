@@ -188,7 +188,7 @@ static int prevmap_ready(struct pull *p)
 		return p->prevmap_state > 0 ? 0 : -1;
 	mv_error_clear(&e);
 	p->prevmap_state = -1;
-	if (map_index(p, &p->prev, SRC_PREV, &e))
+	if (mv_pull_prev(p, &e) || map_index(p, &p->prev, SRC_PREV, &e))
 		return -1;
 	for (size_t i = 0; i < p->nparts; i++)
 		if (map_index(p, &p->parts[i], SRC_PART + (uint32_t)i, &e))
@@ -916,9 +916,13 @@ static uint32_t fresh_uidvalidity(void)
 struct mv_folder *mv_pull_begin_folder(struct pull *p, const char *name, char delim,
 				      struct mv_folder **prevf, struct mv_error *e)
 {
-	struct mv_folder *f = mv_index_add_folder(&p->ix, name, strlen(name), (uint8_t)delim);
+	struct mv_folder *f;
 	struct mv_buf d;
 
+	*prevf = NULL;
+	if (mv_pull_prev(p, e))
+		return NULL;
+	f = mv_index_add_folder(&p->ix, name, strlen(name), (uint8_t)delim);
 	if (!f) {
 		mv_fail(e, MV_E_LIMIT, "cannot add folder '%s'", name);
 		return NULL;
@@ -1360,6 +1364,26 @@ static enum mv_err load_previous(struct pull *p, struct mv_error *e)
 }
 
 
+static void *loader_main(void *arg)
+{
+	struct pull *p = arg;
+
+	p->load_rc = load_previous(p, &p->load_err);
+	mv_sha256_thread_done();
+	return NULL;
+}
+
+enum mv_err mv_pull_prev(struct pull *p, struct mv_error *e)
+{
+	if (p->loading) {
+		pthread_join(p->loader, NULL);
+		p->loading = 0;
+	}
+	if (p->load_rc)
+		*e = p->load_err;
+	return p->load_rc;
+}
+
 int mv_pull_lookup(struct pull *p, const uint8_t hash[32], struct mv_blobref *out)
 {
 	return lookup(p, hash, out);
@@ -1544,7 +1568,10 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 		rc = mv_fail(e, MV_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (v->has_commit && (rc = load_previous(&p, e)))
+	mv_error_clear(&p.load_err);
+	if (v->has_commit && pthread_create(&p.loader, NULL, loader_main, &p) == 0)
+		p.loading = 1;
+	else if (v->has_commit && (rc = load_previous(&p, e)))
 		goto out;
 	p.pool.p = &p;
 	p.pool.nice = pace->worker_nice;
@@ -1556,6 +1583,9 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 		goto out;
 	}
 	rc = source(&p, ctx, e);
+	/* A source with no folder never asked for them. */
+	if (rc == MV_OK)
+		rc = mv_pull_prev(&p, e);
 	/* Every queued message reaches the writer before the index does. */
 	if (rc == MV_OK)
 		rc = mv_pull_retire(&p, 1, e);
@@ -1578,6 +1608,8 @@ out:
 		mv_error_clear(&ignored);
 		(void)mv_writer_wait(w, &ignored);
 	}
+	if (p.loading)
+		pthread_join(p.loader, NULL);
 	mv_index_release(&p.prev);
 	mv_index_release(&p.ix);
 	for (size_t i = 0; i < p.nparts; i++)
