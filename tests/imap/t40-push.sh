@@ -132,8 +132,12 @@ for mode in record no-state; do
 	i=0
 	while [ $i -lt 500 ] && [ "$(grep -c 'creating' "$T/k.err" 2>/dev/null)" -lt 2 ]; do
 		sleep 0.01; i=$((i + 1)); done
+	# The target frozen first: the kill lands before the second folder
+	# is complete however fast the push runs.
+	dv_imapsig STOP
 	kill -9 $bgp 2>/dev/null
 	wait $bgp 2>/dev/null
+	dv_imapsig CONT
 	rd "$TPORT" "$TCA" bob "$TPASSB" manifest >"$T/bk.json"
 	got=$(($(count "$T/bk.json") - before))
 	check "($mode) the killed push left the target partly filled ($got of 120)" test "$got" -lt 120
