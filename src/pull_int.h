@@ -242,9 +242,9 @@ enum mv_err mv_pull_set_keywords(struct mv_entry *en, char **kw, size_t n,
 enum mv_err mv_pull_set_srcmeta(struct mv_entry *en, const char *s, size_t n,
 				struct mv_error *e);
 
-/* Runs source(p, ctx) between loading the previous versions and the final
- * commit; label is recorded as the version's source; pace is the
- * source's kind's. */
+/* Runs source(p, ctx) while the previous versions load (mv_pull_prev),
+ * then the final commit; label is recorded as the version's source; pace
+ * is the source's kind's. */
 typedef enum mv_err (*mv_pull_source_fn)(struct pull *p, void *ctx,
 					 struct mv_error *e);
 enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,

@@ -1107,7 +1107,7 @@ enum mv_err mv_writer_commit(struct mv_writer *w, struct mv_index *ix, int kind,
 		pthread_join(eth, NULL);
 		eth_on = 0;
 	} else {
-		eroot_main(&ej);
+		ej.rc = mv_index_entries_root(ix, ej.root, &ej.count, &ej.e);
 	}
 	if ((rc = ej.rc)) {
 		*e = ej.e;

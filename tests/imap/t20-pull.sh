@@ -141,6 +141,23 @@ expect_rc 8 "STARTTLS with the CA but a wrong pin exits 8 (both must hold)"
 mvrun pull "$URL" "$arch" --identity "$id" --password "x"
 expect_rc 2 "--password on the command line is refused (usage)"
 check "after the refusals the archive is byte for byte the same" test "$(sum)" = "$before"
+# A copy whose newest index is damaged (one byte of its last INDEX_PAGE
+# record): the previous versions load while the connection opens
+# (src/pull_int.h), and their error still stops the pull before it
+# writes anything.
+cp "$arch" "$T/dmg.mv"
+set -- $("$PY" -c "
+import sys; sys.path.insert(0, '$MV_TOP/tests/e2e')
+from mvlib import load, records
+d = load('$T/dmg.mv')
+r = [x for x in records(d) if x['name'] == 'INDEX_PAGE'][-1]
+print(r['off'], r['off'] + 16 + r['len'] // 2)")
+printf '\377' | dd of="$T/dmg.mv" bs=1 seek="$2" conv=notrunc 2>/dev/null
+cp "$T/dmg.mv" "$T/dmg0.mv"
+pull "$URL" "$T/dmg.mv"
+expect_rc 4 "a pull onto an archive whose newest index page is damaged exits 4 (corruption)"
+check "it names the damaged record by its offset" grep -q "index page record at offset $1 does not match its hash" "$T/err"
+check "the damaged archive is left as it was" cmp -s "$T/dmg.mv" "$T/dmg0.mv"
 
 # Pin alone (self-signed style trust) and STARTTLS.
 pin=$(openssl x509 -in "$DV_DIR/ssl/server.pem" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
