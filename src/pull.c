@@ -1583,9 +1583,18 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 		goto out;
 	}
 	rc = source(&p, ctx, e);
-	/* A source with no folder never asked for them. */
-	if (rc == MV_OK)
-		rc = mv_pull_prev(&p, e);
+	/* A source with no folder never asked for them; and a damaged
+	 * archive is what to report, before the source's own failure (as
+	 * when the previous versions loaded first). */
+	if (p.load_rc || p.loading) {
+		struct mv_error le;
+		enum mv_err lrc = mv_pull_prev(&p, &le);
+
+		if (lrc) {
+			*e = le;
+			rc = lrc;
+		}
+	}
 	/* Every queued message reaches the writer before the index does. */
 	if (rc == MV_OK)
 		rc = mv_pull_retire(&p, 1, e);

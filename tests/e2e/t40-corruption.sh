@@ -56,5 +56,8 @@ mvrun_bin "$MV_ASAN" pull "maildir:$md" "$T/d.mv"
 expect_rc 4 "pull onto an archive whose newest index page is damaged exits 4"
 check "it names the damaged record by its offset" grep -q "index page record at offset $roff does not match its hash" "$T/err"
 check "the archive is left as it was" cmp -s "$T/d.mv" "$T/d0.mv"
+mvrun_bin "$MV_ASAN" pull "maildir:$T/no-such-maildir" "$T/d.mv"
+expect_rc 4 "the damaged index is reported before a missing source (exit 4, not 12)"
+check "the archive is still as it was" cmp -s "$T/d.mv" "$T/d0.mv"
 
 finish
