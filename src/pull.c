@@ -1586,7 +1586,7 @@ enum mv_err mv_pull_run(struct mv_vault *v, struct mv_writer *w,
 	/* A source with no folder never asked for them; and a damaged
 	 * archive is what to report, before the source's own failure (as
 	 * when the previous versions loaded first). */
-	if (p.load_rc || p.loading) {
+	{
 		struct mv_error le;
 		enum mv_err lrc = mv_pull_prev(&p, &le);
 

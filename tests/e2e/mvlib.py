@@ -579,10 +579,22 @@ def _record_types(args):
             print(r["name"])
 
 
+def _flip_last(args):
+    """flip-last ARCHIVE TYPE: flips one byte in the middle of the payload
+    of the last record of TYPE (e.g. INDEX_PAGE), in place; prints that
+    record's offset (what error messages name)."""
+    data = bytearray(load(args[0]))
+    r = [x for x in records(data) if x["name"] == args[1]][-1]
+    data[r["off"] + 16 + r["len"] // 2] ^= 0xff
+    with open(args[0], "r+b") as f:
+        f.write(data)
+    print(r["off"])
+
+
 if __name__ == "__main__":
     _cmds = {"proof-edit": _proof_edit, "proof-info": _proof_info,
              "secret-search": _secret_search, "header-stanzas": _archive_secrets,
-             "record-types": _record_types}
+             "record-types": _record_types, "flip-last": _flip_last}
     if len(sys.argv) < 2 or sys.argv[1] not in _cmds:
         sys.exit("usage: mvlib.py " + "|".join(_cmds) + " ARGS...")
     _cmds[sys.argv[1]](sys.argv[2:])

@@ -42,14 +42,7 @@ py corrupt.py "$T/a.mv" "$md" 2500 200 100
 # the source's start (src/pull_int.h), and their error must still stop
 # the pull, named, before it writes anything.
 cp "$T/a.mv" "$T/d.mv"
-set -- $("$PY" -c "
-import sys; sys.path.insert(0, '$E2E')
-from mvlib import load, records
-d = load('$T/d.mv')
-r = [x for x in records(d) if x['name'] == 'INDEX_PAGE'][-1]
-print(r['off'], r['off'] + 16 + r['len'] // 2)")
-roff=$1
-printf '\377' | dd of="$T/d.mv" bs=1 seek="$2" conv=notrunc 2>/dev/null
+roff=$("$PY" "$E2E/mvlib.py" flip-last "$T/d.mv" INDEX_PAGE)
 cp "$T/d.mv" "$T/d0.mv"
 printf 'Subject: three\n\nx\n' >"$md/cur/3.c:2,"
 mvrun_bin "$MV_ASAN" pull "maildir:$md" "$T/d.mv"
